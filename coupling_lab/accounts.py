@@ -1,0 +1,96 @@
+r"""Account books: explicit arrays or a seeded population (MODEL.md §4).
+
+Account :math:`i` holds :math:`c_i > 0` units of the collateral asset and
+:math:`d_i \ge 0` USD of debt. A population is drawn by health at the
+initial price :math:`p_0`:
+
+.. math::
+
+    c_i \sim \text{LogNormal}(\log \bar c, \sigma_c^2), \quad
+    h_i = 1 + e_i,\ e_i \sim \text{LogNormal}(\log \bar e, \sigma_e^2), \quad
+    d_i = c_i\, p_0\, LT / h_i .
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._validation import Interval, Validated, check_array
+
+__all__ = ["Book", "PopulationParams", "draw_book"]
+
+
+@dataclass(frozen=True, eq=False)
+class Book:
+    """One platform's accounts.
+
+    Parameters
+    ----------
+    collateral : array, shape (n_accounts,), units of the asset, each > 0
+    debt : array, shape (n_accounts,), USD, each >= 0
+    """
+
+    collateral: np.ndarray
+    debt: np.ndarray
+
+    def __post_init__(self):
+        c = check_array("collateral", self.collateral, shape=(None,), interval=Interval(Real, 0, None, "neither"))
+        d = check_array("debt", self.debt, shape=(c.size,), interval=Interval(Real, 0, None, "left"))
+        c.flags.writeable = False
+        d.flags.writeable = False
+        object.__setattr__(self, "collateral", c)
+        object.__setattr__(self, "debt", d)
+
+    @property
+    def n_accounts(self):
+        return self.collateral.size
+
+    def __repr__(self):
+        return f"Book(n_accounts={self.n_accounts}, collateral={self.collateral.sum():.4g} units, debt={self.debt.sum():.4g} USD)"
+
+
+@dataclass(frozen=True)
+class PopulationParams(Validated):
+    """How a platform's accounts are drawn.
+
+    Parameters
+    ----------
+    n_accounts : int in [1, inf), accounts per platform
+    collateral_median : float in (0, inf), units of the asset
+    collateral_sigma : float in [0, inf), log-normal sigma of collateral
+    health_excess_median : float in (0, inf)
+        Median of ``h - 1`` at the initial price (0.3 -> median health 1.3).
+    health_sigma : float in [0, inf), log-normal sigma of ``h - 1``
+    """
+
+    n_accounts: int = 2000
+    collateral_median: float = 10.0
+    collateral_sigma: float = 1.0
+    health_excess_median: float = 0.3
+    health_sigma: float = 0.8
+
+    _constraints = {
+        "n_accounts": Interval(Integral, 1, None),
+        "collateral_median": Interval(Real, 0, None, closed="neither"),
+        "collateral_sigma": Interval(Real, 0, None),
+        "health_excess_median": Interval(Real, 0, None, closed="neither"),
+        "health_sigma": Interval(Real, 0, None),
+    }
+
+
+def draw_book(rng, params, price0, lt):
+    """Draw one platform's :class:`Book` at initial price ``price0`` (USD).
+
+    Examples
+    --------
+    >>> book = draw_book(np.random.default_rng(0), PopulationParams(n_accounts=3), 2000.0, 0.8)
+    >>> book.n_accounts
+    3
+    """
+    n = params.n_accounts
+    c = params.collateral_median * np.exp(params.collateral_sigma * rng.standard_normal(n))
+    h = 1.0 + params.health_excess_median * np.exp(params.health_sigma * rng.standard_normal(n))
+    d = c * price0 * lt / h
+    return Book(c, d)

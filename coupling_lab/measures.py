@@ -1,0 +1,167 @@
+r"""Measures of synchronisation and damage (MODEL.md §7).
+
+All take plain arrays, so they apply to a simulated run or to any other
+per-step liquidation record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+from ._validation import Interval, check_array, check_scalar
+
+__all__ = [
+    "liquidation_synchrony",
+    "twin_dispersion",
+    "peak_flow_share",
+    "excess_drawdown",
+    "fundamental_drawdown",
+    "Measures",
+]
+
+_WINDOW = Interval(Integral, 1, None)
+
+
+def _moving_sum(a_tk, window):
+    if window == 1:
+        return a_tk
+    c = np.cumsum(np.vstack([np.zeros((1, a_tk.shape[1])), a_tk]), axis=0)
+    return c[window:] - c[:-window]
+
+
+def liquidation_synchrony(notional_tk, window=1):
+    r"""Mean pairwise Pearson correlation of platforms' liquidation notional series.
+
+    .. math::
+
+        S = \frac{2}{n(n-1)} \sum_{k < l} \operatorname{corr}(q^k, q^l)
+
+    over the ``n`` platforms that liquidated at all (series summed over a
+    moving ``window`` of steps first).
+
+    Parameters
+    ----------
+    notional_tk : array, shape (n_steps, n_platforms), USD per step
+    window : int in [1, inf), steps
+
+    Returns
+    -------
+    float in [-1, 1], or NaN when fewer than two platforms liquidated (the
+    only NaN a result carries).
+
+    Examples
+    --------
+    >>> liquidation_synchrony([[1.0, 2.0], [0.0, 0.0], [3.0, 6.0]])
+    1.0
+    """
+    q = check_array("notional_tk", notional_tk, shape=(None, None))
+    window = check_scalar("window", window, _WINDOW)
+    q = _moving_sum(q, min(window, max(q.shape[0], 1)))
+    q = q[:, (q > 0).any(axis=0) & (q.std(axis=0) > 0)]
+    n = q.shape[1]
+    if n < 2:
+        return float("nan")
+    r = np.corrcoef(q, rowvar=False)
+    return float(r[np.triu_indices(n, 1)].mean())
+
+
+def twin_dispersion(price_tk, threshold_k):
+    """Spread of the first steps at which a probe account becomes liquidatable.
+
+    On platform ``k`` the probe is first liquidatable at the first step where
+    the price it reads falls below ``threshold_k[k] = d / (c * LT_k)``.
+
+    Parameters
+    ----------
+    price_tk : array, shape (n_steps, n_platforms), USD: the oracle price each platform reads
+    threshold_k : array, shape (n_platforms,), USD
+
+    Returns
+    -------
+    (std, count) : float steps (population std, 0 when count < 2), int platforms
+
+    Examples
+    --------
+    >>> twin_dispersion([[10.0, 10.0], [8.0, 10.0], [8.0, 8.0]], [9.0, 9.0])
+    (0.5, 2)
+    """
+    p = check_array("price_tk", price_tk, shape=(None, None))
+    th = check_array("threshold_k", threshold_k, shape=(p.shape[1],))
+    below = p < th
+    hit = below.any(axis=0)
+    first = np.argmax(below, axis=0)[hit]
+    count = int(hit.sum())
+    return (float(first.std()) if count >= 2 else 0.0), count
+
+
+def peak_flow_share(notional_tk, window=10):
+    """Largest share of all liquidation notional falling in any ``window`` consecutive steps.
+
+    Returns 0.0 when nothing was liquidated.
+
+    Examples
+    --------
+    >>> peak_flow_share([[1.0], [3.0], [0.0], [4.0]], window=2)
+    0.5
+    """
+    q = check_array("notional_tk", notional_tk, shape=(None, None)).sum(axis=1)
+    window = check_scalar("window", window, _WINDOW)
+    total = q.sum()
+    if total <= 0:
+        return 0.0
+    flows = _moving_sum(q[:, None], min(window, q.size))[:, 0]
+    return float(min(flows.max() / total, 1.0))
+
+
+def excess_drawdown(kappa_t):
+    r"""Extra log drop caused by forced selling: :math:`\max_t \kappa_t`."""
+    return float(np.max(kappa_t)) if np.size(kappa_t) else 0.0
+
+
+def fundamental_drawdown(x_t):
+    r"""Largest log fall of the fundamental from its running peak: :math:`\max_t (\max_{s\le t} x_s - x_t)`."""
+    x = np.asarray(x_t, float)
+    return float(np.max(np.maximum.accumulate(x) - x)) if x.size else 0.0
+
+
+@dataclass(frozen=True)
+class Measures:
+    """The measures of one run (MODEL.md §7).
+
+    Attributes
+    ----------
+    synchrony : float in [-1, 1] or NaN (fewer than two platforms liquidated)
+    twin_dispersion : float, steps
+    twin_count : int, platforms on which the probe became liquidatable
+    peak_flow_share : float in [0, 1]
+    excess_drawdown : float, log units (0.05 = about 5 % extra fall)
+    fundamental_drawdown : float, log units
+    bad_debt : float, USD, all platforms
+    bad_debt_k : tuple of float, USD per platform
+    liquidated_usd : float, USD of collateral sold by liquidations
+    """
+
+    synchrony: float
+    twin_dispersion: float
+    twin_count: int
+    peak_flow_share: float
+    excess_drawdown: float
+    fundamental_drawdown: float
+    bad_debt: float
+    liquidated_usd: float
+    bad_debt_k: tuple = field(repr=False)
+
+    def as_dict(self):
+        """The scalar measures as a flat dict (for tables and sweeps)."""
+        return {
+            "synchrony": self.synchrony,
+            "twin_dispersion": self.twin_dispersion,
+            "twin_count": self.twin_count,
+            "peak_flow_share": self.peak_flow_share,
+            "excess_drawdown": self.excess_drawdown,
+            "fundamental_drawdown": self.fundamental_drawdown,
+            "bad_debt": self.bad_debt,
+            "liquidated_usd": self.liquidated_usd,
+        }
