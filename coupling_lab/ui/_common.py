@@ -1,0 +1,104 @@
+"""Shared look and the guard every widget callback goes through."""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import math
+from numbers import Real
+
+import ipywidgets as widgets
+
+__all__ = ["PALETTE", "platform_color", "style_axes", "UntrustedValue", "read_control", "Status"]
+
+# Okabe & Ito's colour-blind-safe palette; platform k is PALETTE[k % 8] in every lesson.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+MARKET_COLOR = "#000000"
+FUNDAMENTAL_COLOR = "#999999"
+
+log = logging.getLogger("coupling_lab.ui")
+
+
+def platform_color(k):
+    """The colour of platform ``k``, the same in every lesson."""
+    return PALETTE[int(k) % len(PALETTE)]
+
+
+def style_axes(ax, xlabel=None, ylabel=None, title=None):
+    """Labels, a light grid and no top/right spines."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="medium", loc="left")
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+class UntrustedValue(ValueError):
+    """A control sent a value outside what the lesson allows."""
+
+
+def read_control(name, value, low, high, integer=False, choices=None):
+    """Check a widget value against the lesson's own bounds (not the widget's,
+    which the page can change) and return it as float or int.
+
+    Raises :class:`UntrustedValue` with a one-line message for NaN, inf,
+    ``None``, strings, out-of-range numbers and non-integers where an integer
+    is required.
+    """
+    if choices is not None:
+        if value not in choices:
+            raise UntrustedValue(f"{name} must be one of {list(choices)}; got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise UntrustedValue(f"{name} must be a number in [{low}, {high}]; got {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise UntrustedValue(f"{name} must be in [{low}, {high}]; got {value!r}")
+    if integer:
+        if float(value) != int(value):
+            raise UntrustedValue(f"{name} must be a whole number in [{low}, {high}]; got {value!r}")
+        return int(value)
+    return float(value)
+
+
+class Status:
+    """A one-line message area under a lesson's controls, and the callback guard.
+
+    ``status.guard(fn)`` wraps a callback: any exception is caught, the
+    previous figure is left as it was, and one short line (no traceback, no
+    server path) is shown in :attr:`widget`. ``status.message`` holds it for tests.
+    """
+
+    def __init__(self):
+        self.widget = widgets.HTML(value="", layout=widgets.Layout(min_height="1.6em"))
+        self.message = ""
+
+    def show(self, text, kind="error"):
+        self.message = text
+        color = {"error": "#B00020", "info": "#555555"}.get(kind, "#555555")
+        self.widget.value = f'<span class="cl-status cl-{kind}" style="color:{color}">{html.escape(text)}</span>'
+
+    def clear(self):
+        self.message = ""
+        self.widget.value = ""
+
+    def guard(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                out = fn(*args, **kwargs)
+            except UntrustedValue as exc:
+                self.show(f"Ignored: {exc}. Showing the last valid result.")
+                return None
+            except Exception as exc:  # a lesson must never send a traceback to the page
+                log.exception("lesson callback failed")
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.show(f"Could not update ({type(exc).__name__}: {first[:160]}). Showing the last valid result.")
+                return None
+            self.clear()
+            return out
+
+        return wrapper
