@@ -19,7 +19,10 @@ def as_seed_sequence(seed):
         return seed.bit_generator.seed_seq.spawn(1)[0]
     if seed is None:
         return np.random.SeedSequence()
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, Integral) or seed < 0:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be a non-negative integer, None, a SeedSequence or a Generator; "
+                        f"got {seed!r} of type {type(seed).__name__}")
+    if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, None, a SeedSequence or a Generator; got {seed!r}")
     return np.random.SeedSequence(int(seed))
 

@@ -53,8 +53,11 @@ class Interval:
     def __str__(self):
         lo = "-inf" if self.low is None else _fmt(self.low)
         hi = "inf" if self.high is None else _fmt(self.high)
-        text = f"{'[' if self._left_closed else '('}{lo}, {hi}{']' if self._right_closed else ')'}"
-        return ("an integer in " if self.kind is Integral else "") + text
+        return f"{'[' if self._left_closed else '('}{lo}, {hi}{']' if self._right_closed else ')'}"
+
+    def describe(self):
+        """The range in words: ``"an integer in [1, inf)"`` or ``"a number in (0, 1]"``."""
+        return ("an integer in " if self.kind is Integral else "a number in ") + str(self)
 
     def __repr__(self):
         return f"Interval({self.kind.__name__}, {self.low}, {self.high}, closed={self.closed!r})"
@@ -90,19 +93,26 @@ def check_scalar(name, value, interval):
         If it is NaN, infinite, not whole where an integer is required, or
         outside ``interval``.
     """
+    # messages read "lt must be in (0, 1]; got 1.2", "heartbeat must be an
+    # integer in [1, inf); got 0": the range text is always str(interval)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number in {interval}; got {value!r} of type {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number in {interval}; got {value!r}")
+        raise TypeError(f"{name} must be {interval.describe()}; got {value!r} of type {type(value).__name__}")
     if interval.kind is Integral:
-        if not float(value).is_integer():
-            raise ValueError(f"{name} must be {interval}; got {value!r}")
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise ValueError(f"{name} must be {interval.describe()}; got {_num(value)!r}")
         value = int(value)
     else:
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number in {interval}; got {_num(value)!r}")
         value = float(value)
     if value not in interval:
-        raise ValueError(f"{name} must be in {interval}; got {value!r}")
+        raise ValueError(f"{name} must be {'an integer in' if interval.kind is Integral else 'in'} {interval}; got {value!r}")
     return value
+
+
+def _num(value):
+    # a numpy scalar prints as its plain Python value (nan, not np.float64(nan))
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_array(name, value, shape=None, interval=None, dtype=float):
@@ -125,7 +135,8 @@ def check_array(name, value, shape=None, interval=None, dtype=float):
         bad = ~np.isfinite(arr)
         if bad.any():
             i = _first(bad)
-            raise ValueError(f"{name} must be finite; got {arr[i]!r} at index {i}")
+            where = "" if interval is None else f" in {interval}"
+            raise ValueError(f"{name} must hold finite numbers{where}; got {arr[i].item()!r} at index {i}")
     if interval is not None and arr.size:
         lo_ok = np.ones(arr.shape, bool)
         if interval.low is not None:
@@ -148,9 +159,9 @@ def _first(mask):
 def check_index(name, value, n, what="index"):
     """Check an integer index into a collection of ``n`` items."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer {what} in [0, {n - 1}]; got {value!r}")
+        raise TypeError(f"{name} must be an integer {what} in [0, {n - 1}]; got {value!r} of type {type(value).__name__}")
     if not 0 <= value < n:
-        raise ValueError(f"{name} must be a {what} in [0, {n - 1}]; got {value!r}")
+        raise ValueError(f"{name} must be {'an' if what[:1] in 'aeiou' else 'a'} {what} in [0, {n - 1}]; got {_num(value)!r}")
     return int(value)
 
 

@@ -89,6 +89,8 @@ def twin_dispersion(price_tk, threshold_k):
     """
     p = check_array("price_tk", price_tk, shape=(None, None))
     th = check_array("threshold_k", threshold_k, shape=(p.shape[1],))
+    if p.shape[0] == 0:
+        return 0.0, 0
     below = p < th
     hit = below.any(axis=0)
     first = np.argmax(below, axis=0)[hit]
@@ -117,12 +119,13 @@ def peak_flow_share(notional_tk, window=10):
 
 def excess_drawdown(kappa_t):
     r"""Extra log drop caused by forced selling: :math:`\max_t \kappa_t`."""
-    return float(np.max(kappa_t)) if np.size(kappa_t) else 0.0
+    k = check_array("kappa_t", kappa_t, shape=(None,))
+    return float(k.max()) if k.size else 0.0
 
 
 def fundamental_drawdown(x_t):
     r"""Largest log fall of the fundamental from its running peak: :math:`\max_t (\max_{s\le t} x_s - x_t)`."""
-    x = np.asarray(x_t, float)
+    x = check_array("x_t", x_t, shape=(None,))
     return float(np.max(np.maximum.accumulate(x) - x)) if x.size else 0.0
 
 

@@ -202,6 +202,12 @@ class World:
         noise = check_array("venue_noise_tv", noise, shape=(T, None))
         if noise.shape[1] == 0:
             raise ValueError("venue_noise_tv must have at least one venue column; got 0")
+        # exp() of a venue log price beyond 709 is inf: refuse it here rather than publish inf
+        log_venue = np.abs(x[:, None] + noise)
+        if log_venue.max() > 700:
+            i = tuple(int(a) for a in np.unravel_index(int(np.argmax(log_venue)), log_venue.shape))
+            raise ValueError(f"x_t + venue_noise_tv (venue log prices) must be in [-700, 700]; "
+                             f"got {(x[i[0]] + noise[i]).item()!r} at index {i}")
         V = noise.shape[1]
         oracles = tuple(self.oracles)
         if not oracles:
@@ -273,6 +279,9 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None):
     x_t = check_array("x_t", x_t, shape=(config.n_steps,))
     if venue_noise_tv is None:
         venue_noise_tv = draw_venue_noise(rng["venue_noise"], config.n_steps, np.full(topo.n_venues, config.venue_sigma))
+    else:
+        # the topology fixes the venue count: a wrong shape is named here, not as a bad source index
+        venue_noise_tv = check_array("venue_noise_tv", venue_noise_tv, shape=(config.n_steps, topo.n_venues))
     price0 = math.exp(x_t[0])
     lt = config.platform.lt
     if books is None:
