@@ -166,6 +166,13 @@ class ReplayScenario:
         if column not in frame.columns:
             raise ValueError(f"column must be one of {list(frame.columns)}; got {column!r}")
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            # name the cell as written in the file ('abc', an empty cell), not the NaN it became
+            i = int(np.argmax(bad))
+            cell = frame[column].iloc[i]
+            cell = cell.item() if isinstance(cell, np.generic) else cell
+            raise ValueError(f"prices (column {column!r}) must hold finite numbers in {_POS}; got {cell!r} at index {i}")
         return cls(values)
 
     def __repr__(self):
