@@ -29,6 +29,7 @@ from .measures import (
 from .oracles import OracleFault, OracleParams, override, publish, stale
 from .scenarios import CrashScenario, GBMScenario, JumpScenario, ReplayScenario
 from .simulation import Config, OracleRanges, Result, World, build, run, simulate
+from .sweep import load_sweep, save_sweep, summarize, sweep
 from .topology import Topology, shared_fraction, source_overlap
 from .venues import VenueFault, freeze, spike
 
@@ -43,6 +44,7 @@ __all__ = [
     "OracleFault", "OracleParams", "override", "publish", "stale",
     "CrashScenario", "GBMScenario", "JumpScenario", "ReplayScenario",
     "Config", "OracleRanges", "Result", "World", "build", "run", "simulate",
+    "load_sweep", "save_sweep", "summarize", "sweep",
     "Topology", "shared_fraction", "source_overlap",
     "VenueFault", "freeze", "spike",
 ]
