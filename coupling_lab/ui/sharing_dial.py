@@ -1,0 +1,383 @@
+"""Lesson 02, the sharing dial: one run live (:class:`SharingDial`) and the dial
+swept over many seeds (:class:`DialSweep`)."""
+from __future__ import annotations
+
+import html
+import math
+import threading
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.lines import Line2D
+
+from ..scenarios import CrashScenario, GBMScenario, JumpScenario
+from ..simulation import Config, simulate
+
+from ..sweep import summarize, sweep
+from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, platform_color, style_axes
+from .app import Bound, LessonApp, main_slider, new_figure
+
+__all__ = ["SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary"]
+
+#: The three price paths of the lesson. The GBM drifts down (about -18 % over
+#: the run on average) so that, like the others, it liquidates something.
+SCENARIOS = {
+    "crash": CrashScenario(),
+    "jump": JumpScenario(),
+    "gbm": GBMScenario(mu=-0.0004, sigma=0.003),
+}
+#: The first six Okabe-Ito colours read well on white; the seventh (yellow) is
+#: faint and the eighth is the market's black, so the lesson stops at six.
+MAX_PLATFORMS = 6
+SEED_MAX = 9999
+_FLOW_SCALE = 1e6  # notional is drawn in millions of USD
+
+
+def dial_config(sharing=0.0, n_platforms=5, scenario="crash", base=None):
+    """The lesson's :class:`~coupling_lab.Config`: ``base`` with the dial, platforms and scenario set."""
+    base = Config() if base is None else base
+    return base.replace(sharing=sharing, n_platforms=n_platforms, scenario=SCENARIOS[scenario])
+
+
+def _percent(x):
+    return f"{100 * x:.1f} %"
+
+
+def readout_rows(result):
+    """(label, value, meaning) rows of the dial's readout for one run."""
+    m = result.measures
+    K = result.world.n_platforms
+    n_shared = sum(1 for j in result.world.platform_oracle if j == 0)
+    sync = "n/a (fewer than 2 platforms liquidated)" if math.isnan(m.synchrony) else f"{m.synchrony:.2f}"
+    excess = 1.0 - math.exp(-m.excess_drawdown)
+    fund = 1.0 - math.exp(-m.fundamental_drawdown)
+    window = result.world.flow_window
+    return [
+        ("on the shared oracle", f"{n_shared} of {K} platforms", "the rest read an oracle of their own"),
+        ("synchrony", sync, "mean correlation of the platforms' per-minute selling; 1 = in lockstep"),
+        ("twin dispersion", f"{m.twin_dispersion:.1f} min over {m.twin_count} platforms",
+         "spread of the minute the same account is first liquidatable; 0 = all at once"),
+        ("peak flow", _percent(m.peak_flow_share), f"of all forced selling falls in the busiest {window} minutes"),
+        ("excess drawdown", _percent(excess), f"extra fall caused by forced selling (the path alone fell {_percent(fund)})"),
+        ("liquidated", f"{m.liquidated_usd / 1e6:,.1f} M USD", "collateral sold by all platforms"),
+        ("bad debt", f"{m.bad_debt / 1e6:,.2f} M USD", "debt left when collateral ran out"),
+    ]
+
+
+def readout_html(rows):
+    body = "".join(
+        f"<tr><td style='padding:1px 10px 1px 0'><b>{html.escape(a)}</b></td>"
+        f"<td class='cl-value' style='padding:1px 10px;text-align:right;font-variant-numeric:tabular-nums'>{html.escape(b)}</td>"
+        f"<td style='padding:1px 0;color:#555'>{html.escape(c)}</td></tr>"
+        for a, b, c in rows)
+    return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.95em'>{body}</table>"
+
+
+def activity_window(result, pad=20, min_width=120):
+    """The x range to show: every liquidation with ``pad`` minutes either side (whole run if none)."""
+    T = result.n_steps
+    busy = np.flatnonzero(result.count_tk.sum(axis=1))
+    if busy.size == 0:
+        return 0, T
+    lo, hi = max(0, busy[0] - pad), min(T, busy[-1] + 1 + pad)
+    if hi - lo < min_width:
+        mid = 0.5 * (lo + hi)
+        lo, hi = max(0, mid - min_width / 2), min(T, mid + min_width / 2)
+    return lo, hi
+
+
+def _step_band(t, lower, upper):
+    """Polygon vertices of a band drawn as steps (one flat segment per step)."""
+    x = np.repeat(np.append(t, t[-1] + 1), 2)[1:-1]
+    lo, hi = np.repeat(lower, 2), np.repeat(upper, 2)
+    return np.column_stack([np.concatenate([x, x[::-1]]), np.concatenate([lo, hi[::-1]])])
+
+
+class SharingDial(LessonApp):
+    """One run of the model, redrawn live as the dial moves.
+
+    Controls: ``sharing`` (the main control: share of platforms reading the
+    shared oracle 0), ``seed``, ``scenario`` (crash / jump / gbm),
+    ``n_platforms`` (2-6). Panels: market price vs the oracle each platform
+    reads; the liquidation raster; forced selling per minute stacked by
+    platform. A readout gives synchrony, twin dispersion, peak flow and
+    excess drawdown.
+    """
+
+    bounds = {
+        "sharing": Bound(0.0, 1.0),
+        "seed": Bound(0, SEED_MAX, integer=True),
+        "scenario": Bound(choices=tuple(SCENARIOS)),
+        "n_platforms": Bound(2, MAX_PLATFORMS, integer=True),
+    }
+
+    def __init__(self, sharing=0.4, seed=1, scenario="crash", n_platforms=5, base=None):
+        self._init = dict(sharing=sharing, seed=seed, scenario=scenario, n_platforms=n_platforms)
+        self.base = Config() if base is None else base
+        self.readout = widgets.HTML("")
+        super().__init__()
+
+    def build_controls(self):
+        i = self._init
+        style = {"description_width": "initial"}
+        return {
+            "sharing": main_slider(widgets.FloatSlider(
+                value=i["sharing"], min=0.0, max=1.0, step=1.0 / i["n_platforms"], readout_format=".2f",
+                description="shared oracle infrastructure", style=style, continuous_update=False,
+                layout=widgets.Layout(width="420px"))),
+            "seed": widgets.BoundedIntText(value=i["seed"], min=0, max=SEED_MAX, description="seed",
+                                           layout=widgets.Layout(width="140px"), style=style),
+            "scenario": widgets.ToggleButtons(options=tuple(SCENARIOS), value=i["scenario"], description="path",
+                                              style={"button_width": "64px", "description_width": "initial"}),
+            "n_platforms": widgets.IntSlider(value=i["n_platforms"], min=2, max=MAX_PLATFORMS,
+                                             description="platforms", continuous_update=False, style=style,
+                                             layout=widgets.Layout(width="240px")),
+        }
+
+    def build_figure(self):
+        fig, (ax_p, ax_r, ax_q) = new_figure(3, 1, figsize=(9, 7.4), sharex=True,
+                                             gridspec_kw={"height_ratios": [2.0, 1.3, 1.4]})
+        self.ax_price, self.ax_raster, self.ax_flow = ax_p, ax_r, ax_q
+        self.fundamental_line, = ax_p.plot([], [], color=FUNDAMENTAL_COLOR, lw=1.2, ls="--", label="fundamental $e^{x_t}$")
+        self.oracle_lines = [ax_p.plot([], [], color=platform_color(k), lw=1.3, drawstyle="steps-post",
+                                       label=f"oracle read by P{k + 1}")[0] for k in range(MAX_PLATFORMS)]
+        self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market $m_t$", zorder=5)
+        proxy = Line2D([], [], color="#888888", lw=1.3, drawstyle="steps-post",
+                       label="oracle price read by each platform (its colour)")
+        ax_p.legend(handles=[self.market_line, self.fundamental_line, proxy], loc="lower left",
+                    fontsize="small", frameon=True, framealpha=0.85, edgecolor="none")
+        style_axes(ax_p, ylabel="price (USD)")
+        self.raster = ax_r.scatter([], [], marker="|", s=70, linewidths=1.4)
+        style_axes(ax_r, title="Liquidation raster: a mark in every minute a platform liquidates")
+        ax_r.grid(False)
+        self.flow_polys = []
+        for k in range(MAX_PLATFORMS):
+            poly = ax_q.fill([0], [0], color=platform_color(k), lw=0, alpha=0.9)[0]
+            self.flow_polys.append(poly)
+        style_axes(ax_q, xlabel="time (minutes)", ylabel="sold (M USD / min)",
+                   title="Forced selling per minute, stacked by platform")
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.08, hspace=0.38)
+        return fig
+
+    def compute(self, values):
+        config = dial_config(values["sharing"], values["n_platforms"], values["scenario"], self.base)
+        return simulate(config, seed=values["seed"])
+
+    def draw(self, result):
+        K, T = result.world.n_platforms, result.n_steps
+        t = np.arange(T)
+        shared = [j == 0 for j in result.world.platform_oracle]
+        # shared platforms read one identical line: draw them on top of the own oracles
+        for k, line in enumerate(self.oracle_lines):
+            visible = k < K
+            line.set_visible(visible)
+            if visible:
+                line.set_data(t, result.price_tk[:, k])
+                line.set_zorder(3 if shared[k] else 2)
+                line.set_label(f"oracle read by P{k + 1}")
+        self.fundamental_line.set_data(t, np.exp(result.x_t))
+        self.market_line.set_data(t, result.market_t)
+        lo = min(result.market_t.min(), result.price_tk.min(), np.exp(result.x_t).min())
+        hi = max(result.market_t.max(), result.price_tk.max(), np.exp(result.x_t).max())
+        pad = 0.04 * (hi - lo) + 1e-9 * hi
+        self.ax_price.set_ylim(lo - pad, hi + pad)
+        self.ax_price.set_xlim(*activity_window(result))
+        self.ax_price.set_title(f"Market price and the oracle each platform reads: {sum(shared)} of {K} "
+                                f"platforms share one oracle", fontsize="medium", loc="left")
+
+        tt, kk = np.nonzero(result.count_tk)
+        self.raster.set_offsets(np.column_stack([tt, kk]) if tt.size else np.empty((0, 2)))
+        self.raster.set_edgecolors([platform_color(k) for k in kk] if kk.size else "none")
+        self.raster.set_facecolors("none")
+        if getattr(self, "_rows", None) != shared:  # relabel rows only when who-reads-what changed
+            self._rows = shared
+            ax = self.ax_raster
+            ax.set_ylim(K - 0.5, -0.5)
+            ax.set_yticks(range(K))
+            ax.set_yticklabels([f"P{k + 1} · {'shared' if shared[k] else 'own'}" for k in range(K)], fontsize="small")
+            for k, label in enumerate(ax.get_yticklabels()):
+                label.set_color(platform_color(k))
+
+        flow = result.notional_tk / _FLOW_SCALE
+        top = np.cumsum(flow, axis=1)
+        for k, poly in enumerate(self.flow_polys):
+            poly.set_visible(k < K)
+            if k < K:
+                lower = top[:, k - 1] if k else np.zeros(T)
+                poly.set_xy(_step_band(t, lower, top[:, k]))
+        self.ax_flow.set_ylim(0, max(top[:, -1].max() * 1.08, 1e-3))
+        self.readout.value = readout_html(readout_rows(result))
+        step = 1.0 / K
+        slider = self.controls["sharing"]
+        if not math.isclose(slider.step, step):
+            slider.step = step
+
+    def extra_widgets(self):
+        return [self.readout]
+
+
+# --- the dial swept over seeds ------------------------------------------------------
+
+#: (column, y label, title, scale) of the sweep view's panels
+SWEEP_PANELS = (
+    ("synchrony", "synchrony (mean correlation)", "Liquidations move together", 1.0),
+    ("peak_flow_share", "peak 10-min flow (% of all selling)", "Selling bunches in time", 100.0),
+    ("excess_drawdown_pct", "excess drawdown (%)", "Extra fall from forced selling", 1.0),
+)
+
+
+def dial_summary(frame, level=0.95):
+    """Mean and ``level`` confidence interval of each panel's measure per dial position.
+
+    Adds ``excess_drawdown_pct`` (``100 * (1 - exp(-excess_drawdown))``, the
+    extra fall in per cent) and uses :func:`coupling_lab.sweep.summarize`.
+    """
+    frame = frame.assign(excess_drawdown_pct=100.0 * -np.expm1(-frame["excess_drawdown"].to_numpy(dtype=float)))
+    return summarize(frame, by=["sharing"], measures=[p[0] for p in SWEEP_PANELS], level=level)
+
+
+class DialSweep(LessonApp):
+    """The dial swept over many seeds: synchrony and damage against sharing, mean and 95 % CI.
+
+    Nothing runs when a control moves: press **Run** (it runs in a background
+    thread, so **Cancel** stays responsive and stops it early, keeping the
+    finished runs). :meth:`run` with ``wait=True`` runs in the calling thread
+    (what a notebook cell does). A ``tqdm.auto`` progress bar shows the runs done.
+
+    Attributes
+    ----------
+    frame : DataFrame, one row per run (from :func:`coupling_lab.sweep.sweep`)
+    summary : DataFrame from :func:`dial_summary`
+    """
+
+    bounds = {
+        "n_dial": Bound(2, 11, integer=True),
+        "n_seeds": Bound(2, 50, integer=True),
+        "scenario": Bound(choices=tuple(SCENARIOS)),
+        "n_platforms": Bound(2, MAX_PLATFORMS, integer=True),
+    }
+
+    def __init__(self, n_dial=6, n_seeds=10, scenario="crash", n_platforms=5, base=None, run=True):
+        self._init = dict(n_dial=n_dial, n_seeds=n_seeds, scenario=scenario, n_platforms=n_platforms)
+        self.base = Config() if base is None else base
+        self.progress = widgets.Output(layout=widgets.Layout(min_height="2.2em"))
+        self.cancel_event = threading.Event()
+        self.thread = None
+        self.frame = self.summary = None
+        self._first = run
+        self.run_button = widgets.Button(description="Run sweep", icon="play", button_style="primary")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        super().__init__()
+        self.run_button.on_click(lambda _b: self.run(wait=False))
+        self.cancel_button.on_click(lambda _b: self.cancel())
+
+    def build_controls(self):
+        i = self._init
+        style = {"description_width": "initial"}
+        return {
+            "n_dial": widgets.IntSlider(value=i["n_dial"], min=2, max=11, description="dial positions",
+                                        style=style, continuous_update=False),
+            "n_seeds": widgets.IntSlider(value=i["n_seeds"], min=2, max=50, description="seeds per position",
+                                         style=style, continuous_update=False),
+            "scenario": widgets.ToggleButtons(options=tuple(SCENARIOS), value=i["scenario"], description="path",
+                                              style={"button_width": "64px", "description_width": "initial"}),
+            "n_platforms": widgets.IntSlider(value=i["n_platforms"], min=2, max=MAX_PLATFORMS,
+                                             description="platforms", style=style, continuous_update=False),
+        }
+
+    def build_figure(self):
+        fig, axes = new_figure(1, len(SWEEP_PANELS), figsize=(10, 3.4), sharex=True)
+        self.axes = axes
+        self.mean_lines, self.bands = [], []
+        for ax, (col, ylabel, title, _scale) in zip(axes, SWEEP_PANELS):
+            band = ax.fill_between([0, 1], [0, 0], [0, 0], color=PALETTE[0], alpha=0.25, lw=0, label="95 % CI")
+            line, = ax.plot([], [], color=PALETTE[0], marker="o", ms=4, lw=1.6, label="mean over seeds")
+            self.bands.append(band)
+            self.mean_lines.append(line)
+            style_axes(ax, xlabel="share of platforms on the shared oracle", ylabel=ylabel, title=title)
+            ax.set_xlim(-0.03, 1.03)
+        axes[0].legend(loc="upper left", fontsize="small", frameon=False)
+        fig.subplots_adjust(left=0.07, right=0.98, top=0.8, bottom=0.17, wspace=0.32)
+        return fig
+
+    def layout(self):
+        box = super().layout()
+        buttons = widgets.HBox([self.run_button, self.cancel_button])
+        children = list(box.children)
+        box.children = [children[0], buttons, self.progress, *children[1:]]
+        return box
+
+    def _on_change(self, change):
+        if self.frame is not None:
+            self.status.show("Settings changed: press Run sweep to update the figure.", kind="info")
+
+    def grid(self, values):
+        """The dial positions ``k / K`` for ``K`` platforms, thinned to ``n_dial`` values."""
+        K = values["n_platforms"]
+        positions = np.unique(np.round(np.linspace(0, K, values["n_dial"])).astype(int)) / K
+        return [float(s) for s in positions]
+
+    def compute(self, values):
+        if not self._first:  # constructed with run=False: draw nothing until asked
+            self._first = True
+            return None
+        base = self.base.replace(n_platforms=values["n_platforms"], scenario=SCENARIOS[values["scenario"]])
+        self.progress.clear_output()
+        with self.progress:
+            frame = sweep(base, grid={"sharing": self.grid(values)}, seeds=range(values["n_seeds"]),
+                          progress=True, cancel=self.cancel_event)
+        if len(frame) == 0:
+            raise RuntimeError("the sweep was cancelled before any run finished")
+        return frame, dial_summary(frame)
+
+    def draw(self, result):
+        if result is None:
+            return
+        frame, summary = result
+        self.frame, self.summary = frame, summary
+        for i, (col, _ylabel, _title, scale) in enumerate(SWEEP_PANELS):
+            s = summary[summary["measure"] == col].sort_values("sharing")
+            x = s["sharing"].to_numpy(dtype=float)
+            mean = s["mean"].to_numpy(dtype=float) * scale
+            lo = np.where(np.isnan(s["ci_low"]), mean, s["ci_low"] * scale)
+            hi = np.where(np.isnan(s["ci_high"]), mean, s["ci_high"] * scale)
+            self.mean_lines[i].set_data(x, mean)
+            self.bands[i].set_verts([np.column_stack([np.concatenate([x, x[::-1]]),
+                                                      np.concatenate([lo, hi[::-1]])])])
+            ax = self.axes[i]
+            finite = np.concatenate([lo, hi])[np.isfinite(np.concatenate([lo, hi]))]
+            if finite.size:
+                pad = 0.08 * (finite.max() - finite.min()) + 1e-6
+                ax.set_ylim(min(0.0, finite.min() - pad), finite.max() + pad)
+        done = frame.attrs.get("sweep", {})
+        n_seeds = frame["seed"].nunique()
+        note = "" if done.get("complete", True) else f" (cancelled: {done.get('n_done')} of {done.get('n_planned')} runs)"
+        self.fig.suptitle(f"The dial over {n_seeds} seeds per position: mean and 95 % confidence band{note}",
+                          fontsize="medium", x=0.07, y=0.99, ha="left")
+
+    def run(self, wait=True):
+        """Run the sweep with the current settings; ``wait=False`` runs it in a background thread."""
+        if self.thread is not None and self.thread.is_alive():
+            self.status.show("A sweep is already running: wait for it or press Cancel.", kind="info")
+            return None
+        self.cancel_event.clear()
+        self.run_button.disabled, self.cancel_button.disabled = True, False
+
+        def work():
+            try:
+                self.update()
+            finally:
+                self.run_button.disabled, self.cancel_button.disabled = False, True
+                if self.cancel_event.is_set() and not self.status.message:
+                    self.status.show("Cancelled: showing the runs that finished.", kind="info")
+
+        if wait:
+            work()
+            return self.frame
+        self.thread = threading.Thread(target=work, name="dial-sweep", daemon=True)
+        self.thread.start()
+        return self.thread
+
+    def cancel(self):
+        """Stop a running sweep after the run in progress (finished runs are kept)."""
+        self.cancel_event.set()
