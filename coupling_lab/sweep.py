@@ -200,13 +200,23 @@ def _frame(points, seeds, results, keys):
     data = {}
     for key in keys:
         # dtype from every grid value, so partial and full sweeps agree
-        dtype = pd.Series([p[key] for p in points]).dtype
+        dtype = _column_dtype([p[key] for p in points])
         data[key] = pd.Series([points[i // n_seeds][key] for i in ids], dtype=dtype)
     data["seed"] = np.array([seeds[i % n_seeds] for i in ids], dtype=np.int64)
     for name in MEASURES:
         col = [results[i][name] for i in ids]
         data[name] = np.array(col, dtype=np.int64 if name == "twin_count" else np.float64)
     return pd.DataFrame(data, index=pd.RangeIndex(len(ids)))
+
+
+def _column_dtype(values):
+    # whole numbers with None (e.g. keeper_capacity: unlimited or 3) stay
+    # integers: pandas' nullable Int64, which Parquet keeps as it is
+    numbers = [v for v in values if v is not None]
+    if len(numbers) < len(values) and numbers and all(
+            isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) for v in numbers):
+        return "Int64"
+    return pd.Series(values).dtype
 
 
 def _progress(enabled, total):

@@ -33,9 +33,10 @@ def test_rows_columns_and_order():
 def test_each_row_is_the_simulated_run():
     grid = {"shared_oracle.theta": [0.002, 0.02], "platform.keeper_capacity": [None, 3]}
     frame = sweep(SMALL, grid, seeds=[1], progress=False)
+    assert str(frame["platform.keeper_capacity"].dtype) == "Int64"
     for _, row in frame.iterrows():
         cap = row["platform.keeper_capacity"]
-        cap = None if cap is None or (isinstance(cap, float) and np.isnan(cap)) else int(cap)
+        cap = None if cap is pd.NA else cap
         config = SMALL.replace(shared_oracle=SMALL.shared_oracle.replace(theta=row["shared_oracle.theta"]),
                                platform=SMALL.platform.replace(keeper_capacity=cap))
         expected = simulate(config, seed=int(row["seed"])).measures.as_dict()
@@ -128,3 +129,173 @@ def test_progress_bar_counts_runs(capsys):
     sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=True)
     err = capsys.readouterr().err
     assert "4/4" in err
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@pytest.mark.parametrize("df, table", [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (29, 2.045), (5000, 1.960)])
+def test_t_quantile_matches_tables(df, table):
+    assert t_quantile(0.95, df) == pytest.approx(table, abs=5e-4)
+
+
+def test_t_quantile_other_levels():
+    assert t_quantile(0.99, 10) == pytest.approx(3.169, abs=5e-4)
+    assert t_quantile(0.90, 3) == pytest.approx(2.353, abs=5e-4)
+    with pytest.raises(ValueError, match="level"):
+        t_quantile(1.0, 3)
+
+
+def test_summarize_by_hand_with_nan_rows_excluded_and_counted():
+    frame = pd.DataFrame({
+        "sharing": [0.0] * 4 + [1.0] * 4,
+        "seed": list(range(4)) * 2,
+        "synchrony": [0.2, np.nan, 0.4, 0.3, 0.9, 0.8, np.nan, np.nan],
+        "excess_drawdown": [0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.06, 0.08],
+    })
+    s = summarize(frame).set_index(["sharing", "measure"])
+    row = s.loc[(0.0, "synchrony")]
+    vals = np.array([0.2, 0.4, 0.3])
+    assert row["n"] == 3 and row["n_nan"] == 1
+    assert row["mean"] == pytest.approx(vals.mean())
+    assert row["std"] == pytest.approx(vals.std(ddof=1))
+    half = 4.303 * vals.std(ddof=1) / np.sqrt(3)
+    assert row["ci_low"] == pytest.approx(vals.mean() - half, rel=1e-3)
+    assert row["ci_high"] == pytest.approx(vals.mean() + half, rel=1e-3)
+    assert s.loc[(1.0, "synchrony"), "n_nan"] == 2
+    assert s.loc[(1.0, "excess_drawdown"), "n"] == 4 and s.loc[(1.0, "excess_drawdown"), "n_nan"] == 0
+    assert s.loc[(1.0, "excess_drawdown"), "mean"] == pytest.approx(0.065)
+
+
+def test_summarize_single_run_has_no_interval_and_pools_unlisted_columns():
+    frame = pd.DataFrame({"a": [1, 1, 2], "b": [0, 1, 0], "seed": [0, 0, 0], "bad_debt": [1.0, 3.0, 5.0]})
+    s = summarize(frame, by=["a"], measures=["bad_debt"])
+    assert s["n"].tolist() == [2, 1]
+    assert s["mean"].tolist() == [2.0, 5.0]
+    assert np.isnan(s["ci_low"].iloc[1]) and np.isnan(s["std"].iloc[1])
+    with pytest.raises(ValueError, match="'nope'"):
+        summarize(frame, by=["nope"])
+
+
+def test_summary_intervals_narrow_with_more_seeds():
+    frame = sweep(SMALL, {"sharing": [1.0]}, seeds=range(12), progress=False)
+    few = summarize(frame.iloc[:4], measures=["excess_drawdown"])
+    many = summarize(frame, measures=["excess_drawdown"])
+    width = lambda s: float(s["ci_high"].iloc[0] - s["ci_low"].iloc[0])
+    assert width(many) < width(few)
+    assert many["ci_low"].iloc[0] <= many["mean"].iloc[0] <= many["ci_high"].iloc[0]
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def test_save_and_load_round_trip(tmp_path):
+    grid = {"sharing": [0.0, 1.0], "platform.keeper_capacity": [None, 5], "scenario.depth": [0.0, 0.3]}
+    frame = sweep(SMALL, grid, seeds=range(2), progress=False)
+    path = tmp_path / "dial.parquet"
+    save_sweep(frame, path, SMALL, grid)
+    back, meta = load_sweep(path)
+    pd.testing.assert_frame_equal(back, frame)
+    assert meta["base_config_repr"] == repr(SMALL)
+    assert meta["base_config"]["population"]["n_accounts"] == 200
+    assert meta["base_config"]["scenario"]["__type__"] == "CrashScenario"
+    assert meta["grid"] == {"sharing": [0.0, 1.0], "platform.keeper_capacity": [None, 5], "scenario.depth": [0.0, 0.3]}
+    assert meta["seeds"] == [0, 1]
+    # the figure's numbers come back from the file alone
+    pd.testing.assert_frame_equal(summarize(back), summarize(frame))
+    # and the saved grid re-runs to the same rows
+    pd.testing.assert_frame_equal(sweep(SMALL, meta["grid"], seeds=meta["seeds"], progress=False), frame)
+
+
+def test_load_rejects_a_foreign_parquet(tmp_path):
+    path = tmp_path / "other.parquet"
+    pd.DataFrame({"x": [1, 2]}).to_parquet(path)
+    with pytest.raises(ValueError, match="not a coupling_lab sweep"):
+        load_sweep(path)
+
+
+def test_save_rejects_object_columns(tmp_path):
+    frame = sweep(SMALL, {"market": [SMALL.market, SMALL.market.replace(depth=1e9)]}, seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="'market'"):
+        save_sweep(frame, tmp_path / "x.parquet", SMALL, {"market": []})
+
+
+# --------------------------------------------------------------------------- dask
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    from dask.distributed import Client
+
+    client = Client(cluster)
+    yield client
+    client.close()
+
+
+# scenario.depth 0 (no crash): few or no liquidations, so NaN synchrony rows are in the comparison
+PARITY_GRID = {"sharing": [0.0, 0.6, 1.0], "scenario.depth": [0.0, 0.3]}
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 4, 100])
+def test_same_rows_in_process_and_on_dask(client, batch_size):
+    local = sweep(SMALL, PARITY_GRID, seeds=range(4), progress=False)
+    remote = sweep(SMALL, PARITY_GRID, seeds=range(4), progress=False, client=client, batch_size=batch_size)
+    assert local["synchrony"].isna().any()
+    keys = [*PARITY_GRID, "seed"]
+    pd.testing.assert_frame_equal(remote.sort_values(keys, ignore_index=True),
+                                  local.sort_values(keys, ignore_index=True), check_exact=True)
+    # rows are returned in grid order whatever order the tasks finished in
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+
+
+def test_dask_by_scheduler_address(cluster):
+    local = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=False)
+    remote = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=True, client=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+
+
+def test_dask_cancel_keeps_finished_rows(client):
+    class CancelAfter:
+        """Reports 'set' from the second look on: the sweep stops while tasks are in flight."""
+
+        def __init__(self):
+            self.looks = 0
+
+        def is_set(self):
+            self.looks += 1
+            return self.looks > 1
+
+    # the classroom config (about 20 ms a run): 24 runs outlast the first 20 ms poll
+    grid = {"sharing": [0.0, 0.5, 1.0]}
+    partial = sweep(Config(), grid, seeds=range(8), progress=False, client=client, batch_size=1, cancel=CancelAfter())
+    assert len(partial) < 24 and partial.attrs["sweep"]["complete"] is False
+    full = sweep(Config(), grid, seeds=range(8), progress=False)
+    merged = partial.merge(full, on=["sharing", "seed"], suffixes=("", "_full"))
+    assert len(merged) == len(partial)
+    for name in MEASURES:
+        np.testing.assert_array_equal(merged[name].to_numpy(), merged[name + "_full"].to_numpy())
+
+
+def test_dask_cancel_before_start_returns_no_rows(client):
+    cancel = threading.Event()
+    cancel.set()
+    frame = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(3), progress=False, client=client, cancel=cancel)
+    assert len(frame) == 0
+    assert list(frame.columns) == ["sharing", "seed", *MEASURES]
+    assert frame["sharing"].dtype == np.float64
+
+
+def test_default_batch_size_aims_for_task_seconds():
+    # 20 ms runs: 25 per task, unless that leaves fewer than ~4 tasks per thread
+    assert sw._default_batch_size(0.02, 4200, 2) == 25
+    assert sw._default_batch_size(0.02, 40, 2) == 5
+    assert sw._default_batch_size(2.0, 4200, 2) == 1
