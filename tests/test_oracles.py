@@ -235,3 +235,16 @@ def test_freeze_from_the_first_step_holds_the_step_zero_price(t0):
     w = quiet_world(prices, [OracleParams(sources=(0,), theta=0.0, heartbeat=1)], venue_faults=(freeze(0, t0, 3),))
     r = run(w)
     assert_allclose(r.venue_tv[:, 0], [1000, 1000, 1000, 700], rtol=1e-12)
+
+
+def test_latency_longer_than_the_run_publishes_only_the_first_observation():
+    # every candidate is r_{t-L} with t - L < 0, i.e. r_0
+    raw = [10.0, 20.0, 30.0]
+    pi = publish(col(raw), [OracleParams(theta=0.0, heartbeat=1, latency=5)])[:, 0]
+    assert_array_equal(pi, [10.0, 10.0, 10.0])
+
+
+def test_heartbeat_one_publishes_every_step_whatever_theta():
+    raw = [100.0, 100.1, 100.2, 99.9]
+    pi = publish(col(raw), [OracleParams(theta=1.0, heartbeat=1)])[:, 0]
+    assert_array_equal(pi, raw)
