@@ -299,3 +299,79 @@ def test_default_batch_size_aims_for_task_seconds():
     assert sw._default_batch_size(0.02, 4200, 2) == 25
     assert sw._default_batch_size(0.02, 40, 2) == 5
     assert sw._default_batch_size(2.0, 4200, 2) == 1
+
+
+# --------------------------------------------------------------------------- plots
+
+
+@pytest.fixture(scope="module")
+def two_way():
+    grid = {"sharing": [0.0, 0.5, 1.0], "market.depth": [1e8, 1e9]}
+    return sweep(SMALL, grid, seeds=range(3), progress=False)
+
+
+@pytest.fixture(autouse=False)
+def agg():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    yield
+    plt.close("all")
+
+
+def test_plot_measure_lines_bands_and_labels(two_way, agg):
+    from matplotlib.colors import to_hex
+    from coupling_lab.ui._common import PALETTE
+    from coupling_lab.ui.sweep_plots import plot_measure
+
+    ax = plot_measure(two_way, "synchrony", x="sharing", by="market.depth")
+    assert len(ax.lines) == 2 and len(ax.collections) == 2
+    assert [to_hex(line.get_color()).upper() for line in ax.lines] == [c.upper() for c in PALETTE[:2]]
+    assert "sharing" in ax.get_xlabel() and "synchrony" in ax.get_ylabel()
+    assert ax.get_legend().get_title().get_text() == "market depth D (USD)"
+    expected = summarize(two_way[two_way["market.depth"] == 1e9], by=["sharing"], measures=["synchrony"])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), expected["mean"].to_numpy())
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(np.nanmin(expected["ci_low"]))
+    assert band.max() == pytest.approx(np.nanmax(expected["ci_high"]))
+
+
+def test_plot_measure_shows_percent_units(two_way, agg):
+    from coupling_lab.ui.sweep_plots import plot_measure
+
+    ax = plot_measure(two_way[two_way["market.depth"] == 1e8], "excess_drawdown")
+    kappa = two_way[(two_way["market.depth"] == 1e8) & (two_way["sharing"] == 1.0)]["excess_drawdown"]
+    assert ax.lines[0].get_ydata()[-1] == pytest.approx(np.mean(100 * (1 - np.exp(-kappa))))
+    assert "%" in ax.get_ylabel()
+
+
+def test_plots_refuse_to_pool_a_varying_parameter(two_way, agg):
+    from coupling_lab.ui.sweep_plots import plot_heatmap, plot_measure
+
+    with pytest.raises(ValueError, match="market.depth"):
+        plot_measure(two_way, "synchrony", x="sharing")
+    with pytest.raises(ValueError, match="'nope'"):
+        plot_heatmap(two_way, "nope")
+
+
+def test_heatmap_cells_are_the_grid_means(two_way, agg):
+    from coupling_lab.ui.sweep_plots import plot_heatmap
+
+    ax = plot_heatmap(two_way, "peak_flow_share", x="sharing", y="market.depth")
+    cells = np.asarray(ax.images[0].get_array())
+    assert cells.shape == (2, 3)
+    sel = two_way[(two_way["market.depth"] == 1e9) & (two_way["sharing"] == 0.5)]
+    assert cells[1, 1] == pytest.approx(100 * sel["peak_flow_share"].mean())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.5", "1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1e+08", "1e+09"]
+    assert "%" in ax.figure.axes[-1].get_ylabel()  # the colour bar
+    assert len(ax.texts) == 6
+
+
+def test_plot_dial_has_three_labelled_panels(two_way, agg):
+    from coupling_lab.ui.sweep_plots import plot_dial
+
+    fig = plot_dial(two_way, by="market.depth")
+    assert len(fig.axes) == 3
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    assert all(len(ax.lines) == 2 for ax in fig.axes)
