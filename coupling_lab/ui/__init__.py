@@ -10,8 +10,10 @@ commit to an answer before a reveal.
 from ._common import PALETTE, Status, UntrustedValue, platform_color, read_control, style_axes
 from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
 from .quiz import Prediction
+from .one_engine import OneEngine
 from .sharing_dial import DialSweep, SharingDial
+from .start_here import CouplingPicture
 
 __all__ = ["PALETTE", "Status", "UntrustedValue", "platform_color", "read_control", "style_axes",
            "Bound", "LessonApp", "canvas_widget", "main_slider", "new_figure", "Prediction",
-           "SharingDial", "DialSweep"]
+           "CouplingPicture", "OneEngine", "SharingDial", "DialSweep"]
