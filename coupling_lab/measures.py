@@ -38,8 +38,10 @@ def liquidation_synchrony(notional_tk, window=1):
 
         S = \frac{2}{n(n-1)} \sum_{k < l} \operatorname{corr}(q^k, q^l)
 
-    over the ``n`` platforms that liquidated at all (series summed over a
-    moving ``window`` of steps first).
+    over the ``n`` platforms that liquidated at all (series summed over the
+    ``T - window + 1`` full moving windows of ``window`` steps first). A
+    series with zero variance (the same notional in every window) has no
+    defined correlation and is left out like a platform that never liquidated.
 
     Parameters
     ----------
