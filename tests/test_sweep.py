@@ -375,3 +375,28 @@ def test_plot_dial_has_three_labelled_panels(two_way, agg):
     assert len(fig.axes) == 3
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
     assert all(len(ax.lines) == 2 for ax in fig.axes)
+
+
+def test_sweep_explorer_moves_the_curves_in_place(two_way, agg):
+    from coupling_lab.ui.sweep_plots import SweepExplorer
+
+    app = SweepExplorer(two_way, x="sharing", param="market.depth")
+    slider = app.controls["value"]
+    assert "cl-main-control" in slider._dom_classes
+    line = app.lines["synchrony"]
+    expected = summarize(two_way[two_way["market.depth"] == 1e8], by=["sharing"], measures=["synchrony"])
+    np.testing.assert_allclose(line.get_ydata(), expected["mean"].to_numpy())
+    ylim = app.axes[0].get_ylim()
+    slider.value = 1e9
+    assert app.lines["synchrony"] is line  # same artist, new data
+    expected = summarize(two_way[two_way["market.depth"] == 1e9], by=["sharing"], measures=["synchrony"])
+    np.testing.assert_allclose(line.get_ydata(), expected["mean"].to_numpy())
+    assert app.axes[0].get_ylim() == ylim
+    assert "1e+09" in app.title.get_text() and app.n_updates == 2
+    # a value the page forged: ignored, one line, last good curves kept
+    slider.value = 1e8
+    good = line.get_ydata().copy()
+    app.controls["value"].options = [("1e+08", 1e8), ("3", 3.0)]
+    app.controls["value"].value = 3.0
+    assert "Ignored" in app.status.message
+    np.testing.assert_allclose(line.get_ydata(), good)

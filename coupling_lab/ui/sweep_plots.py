@@ -13,14 +13,16 @@ shown values.
 """
 from __future__ import annotations
 
+import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
 from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
-from .app import new_figure
+from .app import Bound, LessonApp, main_slider, new_figure
 
-__all__ = ["VIEWS", "PARAMETER_LABELS", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial"]
+__all__ = ["VIEWS", "PARAMETER_LABELS", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
+           "SweepExplorer"]
 
 
 def _pct(v):
@@ -33,7 +35,7 @@ def _extra_fall_pct(kappa):
 
 #: measure -> (axis label, transform of the per-run values before summarising)
 VIEWS = {
-    "synchrony": ("liquidation synchrony (mean pairwise correlation)", None),
+    "synchrony": ("synchrony (mean pairwise correlation)", None),
     "twin_dispersion": ("twin dispersion (steps)", None),
     "twin_count": ("platforms where the twin is liquidated", None),
     "peak_flow_share": ("peak 10-step flow (% of all selling)", _pct),
@@ -167,3 +169,79 @@ def plot_dial(frame, x="sharing", by=None, measures=DIAL_MEASURES, level=0.95):
         ax.set_title("", loc="left")
     fig.suptitle(f"Against {_label(x)}: mean and {level:.0%} confidence band", fontsize="medium")
     return fig
+
+
+class SweepExplorer(LessonApp):
+    """Browse a two-way sweep: the dial curves for one value of a second parameter.
+
+    The main control (a selection slider) picks a value of ``param`` (e.g.
+    market depth); each panel shows the mean and confidence band of one
+    measure against ``x`` for that value, in colour, over the curves of all
+    other values in grey. Nothing is re-run: the sweep is summarised once and
+    the slider moves the artists' data.
+
+    Parameters
+    ----------
+    frame : DataFrame from :func:`coupling_lab.sweep` varying ``x`` and ``param``
+    x : str, grid column on the horizontal axis
+    param : str, grid column the slider selects
+    measures : measures to show, one panel each
+    level : confidence level of the bands
+    """
+
+    def __init__(self, frame, x="sharing", param="market.depth", measures=DIAL_MEASURES, level=0.95):
+        self.x, self.param, self.measures, self.level = x, param, tuple(measures), level
+        self.summary = sweep_summary(frame, self.measures, [x, param], level=level)
+        self.choices = tuple(sorted(self.summary[param].unique()))
+        self.bounds = {"value": Bound(choices=self.choices)}
+        super().__init__()
+
+    def build_controls(self):
+        short = PARAMETER_LABELS.get(self.param, self.param).split(" (")[0]
+        slider = widgets.SelectionSlider(options=[(_fmt(v), v) for v in self.choices], value=self.choices[0],
+                                         description=short, style={"description_width": "initial"},
+                                         layout=widgets.Layout(width="28em"))
+        return {"value": main_slider(slider)}
+
+    def build_figure(self):
+        n = len(self.measures)
+        fig, axes = new_figure(1, n, figsize=(4.2 * n, 3.6), layout="constrained")
+        self.axes = list(np.atleast_1d(axes))
+        self.lines, self.bands = {}, {}
+        for ax, m in zip(self.axes, self.measures):
+            part = self.summary[self.summary["measure"] == m]
+            for _, other in part.groupby(self.param):
+                other = other.sort_values(self.x)
+                ax.plot(other[self.x].to_numpy(dtype=float), other["mean"].to_numpy(dtype=float),
+                        color="#bbbbbb", linewidth=1, zorder=1)
+            xs = np.sort(part[self.x].unique()).astype(float)
+            nan = np.full(xs.size, np.nan)
+            self.bands[m] = ax.fill_between(xs, nan, nan, color=PALETTE[0], alpha=0.25, linewidth=0, zorder=2)
+            (self.lines[m],) = ax.plot(xs, nan, "o-", color=PALETTE[0], markersize=3, zorder=3)
+            # fixed limits: the figure does not rescale as the slider moves
+            lo = np.nanmin(part[["ci_low", "mean"]].to_numpy(dtype=float))
+            hi = np.nanmax(part[["ci_high", "mean"]].to_numpy(dtype=float))
+            pad = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.set_xlim(xs.min() - 0.03 * np.ptp(xs), xs.max() + 0.03 * np.ptp(xs))
+            style_axes(ax, xlabel=_label(self.x), ylabel=_label(m))
+        self.title = fig.suptitle("", fontsize="medium")
+        return fig
+
+    def compute(self, values):
+        chosen = self.summary[self.summary[self.param] == values["value"]]
+        out = {}
+        for m in self.measures:
+            part = chosen[chosen["measure"] == m].sort_values(self.x)
+            out[m] = tuple(part[c].to_numpy(dtype=float) for c in (self.x, "mean", "ci_low", "ci_high"))
+        out["n"] = int(chosen["n"].max()) if len(chosen) else 0
+        out["value"] = values["value"]
+        return out
+
+    def draw(self, result):
+        for m in self.measures:
+            xs, mean, lo, hi = result[m]
+            self.lines[m].set_data(xs, mean)
+            self.bands[m].set_data(xs, lo, hi)
+        self.title.set_text(f"{_label(self.param)} = {_fmt(result['value'])}: mean and {self.level:.0%} "
+                            f"band over up to {result['n']} seeds (grey: the other values)")
