@@ -51,7 +51,10 @@ def liquidation_synchrony(notional_tk, window=1):
     Returns
     -------
     float in [-1, 1], or NaN when fewer than two platforms liquidated (the
-    only NaN a result carries).
+    only NaN a result carries). Pearson's r also needs series that vary: a
+    platform whose windowed series is constant (a one-step run, or a window
+    as long as the run) is left out too, so two platforms that liquidated
+    only inside one single window give NaN as well.
 
     Examples
     --------
@@ -137,7 +140,8 @@ class Measures:
 
     Attributes
     ----------
-    synchrony : float in [-1, 1] or NaN (fewer than two platforms liquidated)
+    synchrony : float in [-1, 1] or NaN (fewer than two platforms liquidated, or
+        fewer than two with a series that varies: see :func:`liquidation_synchrony`)
     twin_dispersion : float, steps
     twin_count : int, platforms on which the probe became liquidatable
     peak_flow_share : float in [0, 1]
