@@ -142,3 +142,53 @@ def test_depth_sweep_figure_draws_three_designs():
     fig = DepthSweepFigure(depths_musd=[100, 1000], seeds=[0, 1])
     lines = [ln for ln in fig.fig.axes[0].get_lines()]
     assert len(lines) == 3 and all(ln.get_xydata().shape == (2, 2) for ln in lines)
+
+
+# --- lesson 04 ---------------------------------------------------------------------
+
+from coupling_lab.ui.faults import FaultComparison, fault_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def faults():
+    return FaultComparison(kind="bad report", size=10, minutes=10, seed=1)
+
+
+def test_fault_app_reacts_to_size(faults):
+    assert "cl-main-control" in faults.controls["size"]._dom_classes
+    assert_reacts(faults, "size", 20.0)
+    assert_reacts(faults, "minutes", 5)
+    assert_reacts(faults, "sharing", 0.4)
+    assert_reacts(faults, "kind", "stale feed")
+    assert_reacts(faults, "seed", 2)
+
+
+def test_fault_app_keeps_last_good_state(faults):
+    assert_keeps_last_good_state(faults)
+
+
+def test_shared_fault_hits_every_platform_own_fault_stays_mostly_with_p1():
+    from coupling_lab import simulate
+
+    shared = simulate(fault_config("bad report", 0.10, 10, 1.0, "shared"), seed=1)
+    own = simulate(fault_config("bad report", 0.10, 10, 1.0, "own"), seed=1)
+    sold_shared, sold_own = shared.notional_tk.sum(axis=0), own.notional_tk.sum(axis=0)
+    assert (sold_shared > 0).all() and (shared.bad_debt_k > 0).all()
+    assert sold_shared.sum() > 5 * sold_own.sum()
+    assert sold_own[0] > 0.9 * sold_own.sum()  # P1's own fault: P1 does nearly all the selling
+
+
+def test_median_of_three_ignores_one_bad_venue():
+    from coupling_lab import simulate
+
+    one = simulate(fault_config("1 venue spike", 0.30, 10, 1.0, "shared"), seed=1)
+    two = simulate(fault_config("2 venues spike", 0.30, 10, 1.0, "shared"), seed=1)
+    # with one venue out, the median is the lower of the two honest venues: a bias of about one noise
+    # step (0.2 %), not 30 %
+    assert one.measures.liquidated_usd < 0.01 * two.measures.liquidated_usd
+    assert two.measures.liquidated_usd > 100e6
+
+
+def test_fault_config_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        fault_config("meteor")
