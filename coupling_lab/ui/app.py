@@ -126,7 +126,7 @@ class LessonApp:
         self.fig = self.build_figure()
         self.update = self.status.guard(self._update)
         self.update()
-        if self.result is None:
+        if self.n_updates == 0:
             raise RuntimeError(f"{type(self).__name__} could not draw its first figure: {self.status.message}")
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
@@ -152,7 +152,7 @@ class LessonApp:
     def layout(self):
         """The app's widget: controls, status line, figure, and :meth:`extra_widgets`."""
         controls = widgets.HBox(list(self.controls.values()),
-                                layout=widgets.Layout(flex_flow="row wrap", gap="0.3em 1.2em"))
+                                layout=widgets.Layout(flex_flow="row wrap", grid_gap="0.3em 1.2em"))
         return widgets.VBox([controls, self.status.widget, canvas_widget(self.fig), *self.extra_widgets()],
                             layout=widgets.Layout(width="100%"))
 

@@ -308,7 +308,8 @@ class DialSweep(LessonApp):
         return box
 
     def _on_change(self, change):
-        if self.frame is not None:
+        self.status.guard(self.read_values)()  # a bad value is reported at once, not at the next run
+        if not self.status.message and self.frame is not None:
             self.status.show("Settings changed: press Run sweep to update the figure.", kind="info")
 
     def grid(self, values):

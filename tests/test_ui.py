@@ -1,0 +1,281 @@
+"""Lesson apps: a control change re-runs the model and moves the artists' data;
+untrusted values (NaN, inf, None, strings, out of range, moved bounds) leave the
+last good figure and show one line; errors never show a traceback or a path."""
+import math
+import re
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from coupling_lab.ui import CouplingPicture, DialSweep, OneEngine, Prediction, SharingDial  # noqa: E402
+from coupling_lab.ui.app import Bound, LessonApp  # noqa: E402
+
+BAD_VALUES = [float("nan"), float("inf"), -float("inf"), None, "0.5", 1e308, -1e308, -5]
+
+
+@pytest.fixture(scope="module")
+def dial():
+    return SharingDial(sharing=0.4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return OneEngine()
+
+
+def raster_points(app):
+    return np.asarray(app.raster.get_offsets()).copy()
+
+
+def set_raw(widget, value, then=None):
+    """Put ``value`` into a widget's trait the way a hostile client message can
+    (bypassing the widget's own validation), then fire the observers, or call
+    ``then()`` for selection widgets whose own observers index their options."""
+    old = widget.value
+    widget._trait_values["value"] = value
+    if then is None:
+        widget._notify_trait("value", old, value)
+    else:
+        then()
+
+
+def test_sharing_dial_reruns_and_moves_artists(dial):
+    before_result, before_raster = dial.result, raster_points(dial)
+    before_oracle = dial.oracle_lines[2].get_ydata().copy()
+    dial.controls["sharing"].value = 1.0
+    assert dial.status.message == ""
+    assert dial.result is not before_result
+    assert dial.values["sharing"] == 1.0
+    assert all(j == 0 for j in dial.result.world.platform_oracle)
+    # at full sharing every platform reads oracle 0: P3's line is now the shared feed
+    assert not np.array_equal(dial.oracle_lines[2].get_ydata(), before_oracle)
+    np.testing.assert_array_equal(dial.oracle_lines[2].get_ydata(), dial.result.oracle_tj[:, 0])
+    after = raster_points(dial)
+    assert not np.array_equal(after, before_raster)
+    np.testing.assert_array_equal(after[:, 0], np.nonzero(dial.result.count_tk)[0])
+    assert dial.result.measures.synchrony > before_result.measures.synchrony
+    assert "5 of 5 platforms" in dial.readout.value
+
+
+def test_sharing_dial_other_controls(dial):
+    dial.controls["scenario"].value = "jump"
+    assert dial.values["scenario"] == "jump" and dial.status.message == ""
+    dial.controls["n_platforms"].value = 3
+    assert dial.result.world.n_platforms == 3
+    assert [line.get_visible() for line in dial.oracle_lines[:4]] == [True, True, True, False]
+    assert math.isclose(dial.controls["sharing"].step, 1 / 3)
+    # stacked selling: the top polygon reaches the total per step
+    top = max(dial.flow_polys[2].get_xy()[:, 1])
+    assert math.isclose(top, dial.result.notional_tk.sum(axis=1).max() / 1e6, rel_tol=1e-9)
+    dial.controls["seed"].value = 2
+    assert dial.values["seed"] == 2
+    dial.controls["scenario"].value = "crash"
+    dial.controls["n_platforms"].value = 5
+
+
+@pytest.mark.parametrize("name", ["sharing", "seed", "n_platforms"])
+@pytest.mark.parametrize("bad", BAD_VALUES, ids=repr)
+def test_sharing_dial_refuses_untrusted_values(dial, name, bad):
+    good_result, good_values = dial.result, dict(dial.values)
+    good_raster = raster_points(dial)
+    set_raw(dial.controls[name], bad)
+    assert dial.result is good_result and dial.values == good_values
+    np.testing.assert_array_equal(raster_points(dial), good_raster)
+    assert dial.status.message.startswith("Ignored:") and name in dial.status.message
+    dial.controls[name].value = good_values[name]  # a valid value clears the message
+
+
+def test_moved_bounds_do_not_widen_the_lesson(dial):
+    slider = dial.controls["sharing"]
+    good = dial.result
+    slider.max = 1e308
+    slider.value = 1e308  # the widget accepts it now that its max moved
+    assert slider.value == 1e308
+    assert dial.result is good and "[0.0, 1.0]" in dial.status.message
+    slider.min = -1e308
+    slider.value = -3.0
+    assert dial.result is good and dial.status.message
+    slider.min, slider.max, slider.value = 0.0, 1.0, 0.4
+    assert dial.status.message == "" and dial.values["sharing"] == 0.4
+
+
+def test_scenario_string_outside_choices(dial):
+    good = dial.result
+    set_raw(dial.controls["scenario"], "meltdown", then=dial.update)
+    assert dial.result is good and "scenario must be one of" in dial.status.message
+    dial.controls["scenario"]._trait_values["value"] = "crash"
+    dial.update()
+    assert dial.status.message == ""
+
+
+def test_callback_error_is_one_line_without_traceback(dial, monkeypatch):
+    good = dial.result
+    good_raster = raster_points(dial)
+
+    def boom(values):
+        raise ZeroDivisionError("division by zero in /srv/secret/path/model.py line 12\nsecond line")
+
+    monkeypatch.setattr(dial, "compute", boom)
+    dial.controls["seed"].value = 3
+    msg = dial.status.message
+    assert dial.result is good
+    np.testing.assert_array_equal(raster_points(dial), good_raster)
+    assert "\n" not in msg and "Traceback" not in msg and "second line" not in msg
+    assert "ZeroDivisionError" in msg
+    assert "Traceback" not in dial.status.widget.value and "File \"" not in dial.status.widget.value
+    monkeypatch.undo()
+    dial.controls["seed"].value = 1
+    assert dial.status.message == ""
+
+
+def test_one_engine_price_moves_the_book(engine):
+    before = engine.result
+    widths = [b.get_width() for b in engine.bars]
+    engine.controls["price"].value = 1400.0
+    engine.controls["step"].value = 11
+    assert engine.result is not before and engine.status.message == ""
+    assert engine.values["price"] == 1400.0
+    assert engine.result["result"].price_tk[-1, 0] == pytest.approx(1400.0)
+    assert [b.get_width() for b in engine.bars] != widths
+    assert engine.price_line.get_ydata()[-1] == pytest.approx(1400.0)
+    # event markers are the engine's event log
+    ev = engine.result["result"].events
+    np.testing.assert_array_equal(np.asarray(engine.events.get_offsets())[:, 0], ev["t"])
+    # health bars: closed accounts are full width and their state says so
+    assert set(engine.result["state"]) <= {"safe", "liquidatable", "below h_full", "closed", "closed with bad debt"}
+    assert "bad debt" in engine.table.value
+
+
+def test_one_engine_gap_makes_bad_debt_and_slide_does_not():
+    gap = OneEngine(price=1450, fall_steps=1, step=11)
+    slide = OneEngine(price=1450, fall_steps=8, step=11)
+    assert gap.result["bad"].sum() > 0
+    assert slide.result["bad"].sum() == 0
+    assert "closed with bad debt" in set(gap.result["state"])
+
+
+def test_one_engine_balances_match_the_engine(engine):
+    engine.controls["price"].value = 1600.0
+    engine.controls["step"].value = 11
+    res = engine.result["result"]
+    # after the last step the bookkeeping equals the engine's final balances
+    from coupling_lab.ui.one_engine import balances_at
+
+    collateral, debt, *_ = balances_at(res, res.n_steps - 1)
+    np.testing.assert_allclose(collateral, res.collateral_k[0], atol=1e-9)
+    np.testing.assert_allclose(debt, res.debt_k[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["price", "step", "close_factor", "bonus", "h_full", "fall_steps"])
+@pytest.mark.parametrize("bad", BAD_VALUES, ids=repr)
+def test_one_engine_refuses_untrusted_values(engine, name, bad):
+    good, good_values = engine.result, dict(engine.values)
+    widths = [b.get_width() for b in engine.bars]
+    set_raw(engine.controls[name], bad)
+    assert engine.result is good and engine.values == good_values
+    assert [b.get_width() for b in engine.bars] == widths
+    assert engine.status.message.startswith("Ignored:")
+    engine.controls[name].value = good_values[name]
+
+
+def test_coupling_picture_slider_lines_up_the_rows():
+    pic = CouplingPicture()
+    before = raster_points(pic)
+    pic.controls["sharing"].value = 1.0
+    after = raster_points(pic)
+    assert not np.array_equal(before, after)
+
+    def overlap(points):  # share of liquidation minutes both platforms have in common
+        a, b = (set(points[points[:, 1] == k, 0]) for k in (0, 1))
+        return len(a & b) / len(a | b)
+
+    assert overlap(after) > 0.8 > overlap(before)  # one shared oracle: mostly the same minutes
+    set_raw(pic.controls["sharing"], float("nan"))
+    np.testing.assert_array_equal(raster_points(pic), after)
+    assert pic.status.message
+
+
+def test_dial_sweep_runs_and_draws_bands():
+    view = DialSweep(n_dial=3, n_seeds=2)
+    assert len(view.frame) == 3 * 2
+    assert sorted(view.frame["sharing"].unique()) == [0.0, 0.4, 1.0]  # k / 5 platforms
+    x, y = view.mean_lines[0].get_data()
+    np.testing.assert_array_equal(x, [0.0, 0.4, 1.0])
+    means = view.frame.groupby("sharing")["synchrony"].mean().to_numpy()
+    np.testing.assert_allclose(y, means)
+    old = view.frame
+    view.controls["n_seeds"].value = 3  # settings change: no run until asked
+    assert view.frame is old and "Run sweep" in view.status.message
+    view.run(wait=True)
+    assert view.frame is not old and len(view.frame) == 9
+    set_raw(view.controls["n_dial"], float("inf"))
+    assert view.status.message.startswith("Ignored")
+    view.run(wait=True)
+    assert len(view.frame) == 9 and "n_dial" in view.status.message
+
+
+def test_dial_sweep_cancel_keeps_finished_runs():
+    view = DialSweep(n_dial=3, n_seeds=2, run=False)
+    assert view.frame is None
+    view.controls["n_seeds"].value = 50
+    thread = view.run(wait=False)
+    view.cancel()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if view.frame is None:
+        assert "cancelled" in view.status.message.lower()
+    else:
+        assert len(view.frame) < 3 * 50
+        assert view.frame.attrs["sweep"]["complete"] is False
+    assert not view.run_button.disabled and view.cancel_button.disabled
+
+
+def test_prediction_checks_answers_and_guards():
+    q = Prediction("Q?", ["a", "b", "c"], answer="b", feedback={"a": "no A", "b": "yes B"})
+    assert q.check() is None and "Pick an answer" in q.status.message and q.attempts == 0
+    q.choice.value = "a"
+    assert q.check() is False and q.correct is False and "no A" in q.result.value
+    q.choice.value = "b"
+    assert q.result.value == ""  # a new pick hides the old verdict
+    assert q.check() is True and q.checked == "b" and "Right" in q.result.value
+    assert q.attempts == 2
+    set_raw(q.choice, "<script>alert(1)</script>", then=lambda: None)
+    assert q.check() is None and q.checked == "b"
+    assert "<script>" not in q.status.widget.value
+    with pytest.raises(ValueError, match="answer must be one of"):
+        Prediction("Q?", ["a", "b"], answer="z")
+    with pytest.raises(ValueError, match="one text per option"):
+        Prediction("Q?", ["a", "b"], answer=0, feedback=["x"])
+
+
+def test_prediction_reveal_hidden_until_checked():
+    import ipywidgets as widgets
+
+    box = widgets.HTML("the answer")
+    q = Prediction("Q?", ["a", "b"], answer=0, reveal=box)
+    assert box.layout.display == "none"
+    q.choice.value = "b"
+    q.check()
+    assert box.layout.display is None
+
+
+def test_lesson_app_requires_bounds_for_every_control():
+    import ipywidgets as widgets
+
+    class NoBounds(LessonApp):
+        bounds = {"a": Bound(0, 1)}
+
+        def build_controls(self):
+            return {"a": widgets.FloatSlider(), "b": widgets.FloatSlider()}
+
+    with pytest.raises(TypeError, match="missing \\['b'\\]"):
+        NoBounds()
+
+
+def test_status_messages_carry_no_paths(dial):
+    set_raw(dial.controls["sharing"], "/etc/passwd")
+    assert not re.search(r"Traceback|File \"", dial.status.message)
+    dial.controls["sharing"].value = 0.4
