@@ -18,6 +18,22 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m coupling_lab
 
+# The lessons as a Voila app on http://localhost:8866/ (landing page links every
+# lesson). Class settings and their defaults live in coupling_lab/serve.py;
+# change them here, e.g. make serve SERVE_ARGS="--port 9000 --max-kernels 60".
+SERVE_ARGS ?=
+serve: $(STAMP)
+	$(BIN)/python -m coupling_lab.serve $(SERVE_ARGS)
+
+# The same lessons in JupyterLab, to read and change the code (this machine
+# only; open the URL with the token it prints). JupyterLab refuses root without --allow-root.
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/python -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	  --ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/notebooks/00-start-here.ipynb \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
 # Debian's chromium for the browser tests (downloads of browser builds fail here).
 system-deps:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
