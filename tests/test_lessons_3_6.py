@@ -241,3 +241,34 @@ def test_design_config_maps_knobs_onto_the_engine():
     assert cfg.market.depth == 300e6
     with pytest.raises(ValueError, match="scenario must be one of"):
         design_config(scenario="meteor")
+
+
+# --- lesson 06 ---------------------------------------------------------------------
+
+from coupling_lab.ui.forecast import ForecastVsSimulation  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fcapp():
+    return ForecastVsSimulation(drop=6, seed=1)
+
+
+def test_forecast_app_reacts_to_drop(fcapp):
+    assert "cl-main-control" in fcapp.controls["drop"]._dom_classes
+    assert_reacts(fcapp, "drop", 10.0)
+    assert fcapp.v_fund.get_xdata()[0] == pytest.approx(1800.0)
+    assert_reacts(fcapp, "depth", 600.0)
+    assert_reacts(fcapp, "resilience", 0.0)
+    assert_reacts(fcapp, "seed", 4)
+
+
+def test_forecast_app_keeps_last_good_state(fcapp):
+    assert_keeps_last_good_state(fcapp)
+
+
+def test_lesson6_claim_forecast_matches_simulation_without_resilience():
+    app = ForecastVsSimulation(drop=6, depth=200, resilience=0.0, seed=1)
+    fc, sim = app.result["fc_shared"].liquidated_usd, app.result["sim_shared"].measures.liquidated_usd
+    assert fc == pytest.approx(sim, rel=0.05)
+    app.controls["resilience"].value = 0.3  # resilience heals what (F) leaves permanent
+    assert app.result["sim_shared"].measures.liquidated_usd < 0.2 * app.result["fc_shared"].liquidated_usd
