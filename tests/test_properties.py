@@ -534,3 +534,46 @@ def test_simulate_invariants_and_determinism(config, seed):
     # and the same world, rebuilt by hand from its explicit inputs, gives the same run
     c = run(cl.build(config, seed=seed, x_t=a.x_t, venue_noise_tv=a.world.venue_noise_tv, books=a.world.books))
     assert_results_equal(a, c)
+
+
+# --------------------------------------------------------------------------
+# plain examples at the edges of the properties
+# --------------------------------------------------------------------------
+
+def _two_platform_world(T, **changes):
+    kwargs = dict(
+        x_t=np.log(1000.0) + np.linspace(0.0, -0.5, T),
+        venue_noise_tv=np.zeros((T, 1)),
+        oracles=(OracleParams(sources=(0,), theta=0.0, heartbeat=1),),
+        platforms=(PlatformParams(), PlatformParams()),
+        platform_oracle=(0, 0),
+        books=(Book([1.0, 2.0], [900.0, 1000.0]), Book([1.0], [950.0])),
+    )
+    kwargs.update(changes)
+    return World(**kwargs)
+
+
+def test_synchrony_nan_in_a_one_step_run_even_when_both_platforms_liquidate():
+    # both books start below health 1, so both platforms liquidate at step 0;
+    # a one-step series has no variance and Pearson's r is undefined
+    res = run(_two_platform_world(1))
+    assert (res.count_tk[0] > 0).all()
+    assert math.isnan(res.measures.synchrony)
+    check_synchrony(res)
+    # the same books over several steps give a defined synchrony
+    longer = run(_two_platform_world(20))
+    assert (longer.notional_tk > 0).any(axis=0).all()
+    assert math.isfinite(longer.measures.synchrony)
+
+
+def test_a_market_too_shallow_for_its_books_ends_in_bad_debt_not_a_crash():
+    # depth of a few USD against books worth thousands: the first sale drives
+    # kappa so high that the market price underflows to 0. The run must still
+    # finish, conserve collateral and debt, and carry no NaN or inf.
+    for resilience in (0.0, 0.5, 1.0):
+        res = run(_two_platform_world(10, market=MarketParams(depth=1e-3, resilience=resilience)))
+        check_conservation(res)
+        for name in SERIES:
+            a = np.asarray(getattr(res, name))
+            assert np.isfinite(a).all() and (a >= 0).all(), name
+        assert res.measures.bad_debt > 0
