@@ -16,6 +16,7 @@ Examples
 True
 """
 from .accounts import Book, PopulationParams, draw_book
+from .forecast import Forecast, LiquidationMap, forecast, liquidation_map
 from .margin import PlatformParams, health, liquidation_price
 from .market import MarketParams
 from .measures import (
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Book", "PopulationParams", "draw_book",
+    "Forecast", "LiquidationMap", "forecast", "liquidation_map",
     "PlatformParams", "health", "liquidation_price",
     "MarketParams",
     "Measures", "excess_drawdown", "fundamental_drawdown", "liquidation_synchrony", "peak_flow_share",
