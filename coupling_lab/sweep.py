@@ -279,7 +279,9 @@ def sweep(base_config, grid=None, seeds=range(10), *, client=None, progress=True
     -----
     A ``KeyboardInterrupt`` (the notebook's stop button) keeps the finished
     rows: they are returned with a warning. On dask, batches still running
-    when the sweep stops are cancelled and their rows dropped.
+    when the sweep stops are cancelled and their rows dropped. Workers of a
+    remote cluster need ``coupling_lab`` installed (the same version), since
+    tasks refer to :func:`run_batch` by name.
 
     Examples
     --------
