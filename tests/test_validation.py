@@ -16,6 +16,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import coupling_lab as cl
 from coupling_lab import (
@@ -172,6 +174,44 @@ def test_closed_edges_are_accepted_and_normalised(cls, name, interval):
         got = getattr(obj, name)
         assert type(got) is (int if interval.kind is Integral else float)
         assert got == edge
+
+
+def _numbers_around(interval):
+    """Floats near and far from the interval's edges, and integers for integer fields."""
+    edges = [v for v in (interval.low, interval.high) if v is not None] or [0.0]
+    near = st.sampled_from(edges).flatmap(
+        lambda e: st.floats(e - 2.0, e + 2.0) | st.just(float(e)) | st.just(math.nextafter(e, -math.inf))
+        | st.just(math.nextafter(e, math.inf)))
+    values = near | st.floats(allow_nan=True, allow_infinity=True)
+    if interval.kind is Integral:
+        values = values | st.integers(-10**6, 10**6)
+    return values
+
+
+@pytest.mark.parametrize("cls, name, interval", [
+    pytest.param(cls, name, interval, id=f"{cls.__name__}.{name}")
+    for cls in BASE for name, interval in cls._constraints.items()
+])
+def test_any_number_is_accepted_exactly_when_the_constraint_allows_it(cls, name, interval):
+    """The validator and its declared constraint agree on every number hypothesis tries."""
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(_numbers_around(interval))
+    def check(value):
+        kwargs = {**BASE[cls], name: value}
+        allowed = math.isfinite(value) and value in interval and (
+            interval.kind is not Integral or float(value).is_integer())
+        if allowed and name in PARTNER:
+            kwargs[PARTNER[name]] = value  # keep min <= max
+        if allowed and cls in (VenueFault, OracleFault) and name == "t0":
+            kwargs["t1"] = int(value) + 1  # keep t0 < t1
+        if allowed:
+            assert getattr(cls(**kwargs), name) == value
+        else:
+            msg = expect(ValueError, lambda: cls(**kwargs), str(interval))
+            assert msg.startswith(f"{name} must be "), msg
+
+    check()
 
 
 # --------------------------------------------------------------------------
