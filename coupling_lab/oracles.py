@@ -114,55 +114,72 @@ def override(oracle, t0, t1, factor):
 
 
 class Publisher:
-    """State of ``J`` oracles publishing step by step (vectorised over oracles).
+    """State of ``J`` oracles publishing step by step.
 
-    The simulation feeds it one row of raw observations per step; it returns
-    the prices platforms read. Kept separate from the loop so that
-    :func:`publish` (no feedback) and the engine share one rule.
+    The simulation feeds it one row of raw observations per step, for
+    ``t = 0, 1, 2, ...`` in order; it returns the prices platforms read. Kept
+    separate from the loop so that :func:`publish` (no feedback) and the
+    engine share one rule. The state is held in Python floats: with a handful
+    of oracles a plain loop costs a few microseconds a step, less than numpy
+    calls on arrays of length ``J`` would.
     """
 
     def __init__(self, oracles, n_steps, faults=()):
         J = len(oracles)
-        self.theta = np.array([o.theta for o in oracles], dtype=float)
-        self.heartbeat = np.array([o.heartbeat for o in oracles], dtype=np.int64)
-        self.latency = np.array([o.latency for o in oracles], dtype=np.int64)
-        self.any_latency = bool(self.latency.any())
-        self.cols = np.arange(J)
-        self.raw_tj = np.empty((n_steps, J))
-        self.price_tj = np.empty((n_steps, J))
-        self.pub = np.empty(J)
-        self.last = np.zeros(J, dtype=np.int64)
-        self.stale_tj = np.zeros((n_steps, J), dtype=bool)
-        self.override_tj = np.ones((n_steps, J))
+        self.n_oracles, self.n_steps = J, n_steps
+        self.theta = [float(o.theta) for o in oracles]
+        self.heartbeat = [int(o.heartbeat) for o in oracles]
+        self.latency = [int(o.latency) for o in oracles]
+        self.pub = [0.0] * J             # the feed's honest published price pi_{t-1}
+        self.last = [0] * J              # step of its last publication
+        self._raw_rows, self._price_rows = [], []
+        stale_tj = np.zeros((n_steps, J), dtype=bool)
+        override_tj = np.ones((n_steps, J))
         for f in faults:
             if f.kind == "stale":
-                self.stale_tj[f.t0:f.t1, f.oracle] = True
+                stale_tj[f.t0:f.t1, f.oracle] = True
             else:
-                self.override_tj[f.t0:f.t1, f.oracle] *= f.factor
-        self.stale_t = self.stale_tj.any(axis=1)
-        self.override_t = (self.override_tj != 1.0).any(axis=1)
+                override_tj[f.t0:f.t1, f.oracle] *= f.factor
+        # per step: None (no fault active) or one flag / factor per oracle
+        self._stale = [None] * n_steps
+        for t in np.flatnonzero(stale_tj.any(axis=1)):
+            self._stale[t] = stale_tj[t].tolist()
+        self._override = [None] * n_steps
+        for t in np.flatnonzero((override_tj != 1.0).any(axis=1)):
+            self._override[t] = override_tj[t].tolist()
 
     def step(self, t, raw_j):
-        """Record ``r_t`` (shape (J,)) and return ``pi_t`` as platforms read it."""
-        self.raw_tj[t] = raw_j
-        if self.any_latency:
-            cand = self.raw_tj[np.maximum(t - self.latency, 0), self.cols]
-        else:
-            cand = self.raw_tj[t]
+        """Record ``r_t`` (``J`` floats) and return ``pi_t`` as platforms read it (a list)."""
+        raw = raw_j if type(raw_j) is list else [float(v) for v in raw_j]
+        rows, pub = self._raw_rows, self.pub
+        rows.append(raw)
         if t == 0:
-            self.pub[:] = cand
+            pub[:] = raw  # latency reaches back to r_0 at t = 0
+            self.last = [0] * self.n_oracles
         else:
-            upd = (np.abs(cand / self.pub - 1.0) > self.theta) | (t - self.last >= self.heartbeat)
-            if self.stale_t[t]:
-                upd &= ~self.stale_tj[t]
-            self.pub[upd] = cand[upd]
-            self.last[upd] = t
-        row = self.price_tj[t]
-        if self.override_t[t]:
-            np.multiply(self.pub, self.override_tj[t], out=row)
-        else:
-            row[:] = self.pub
-        return row
+            last, stale = self.last, self._stale[t]
+            for j, (theta, hb, lat) in enumerate(zip(self.theta, self.heartbeat, self.latency)):
+                cand = raw[j] if lat == 0 else rows[t - lat if t > lat else 0][j]
+                # a published 0 (market price underflowed under extreme impact): any positive
+                # candidate deviates, as numpy's inf would say; 0 over 0 does not
+                dev = abs(cand / pub[j] - 1.0) > theta if pub[j] else cand != 0.0
+                if (dev or t - last[j] >= hb) and not (stale and stale[j]):
+                    pub[j] = cand
+                    last[j] = t
+        factors = self._override[t]
+        out = pub.copy() if factors is None else [p * f for p, f in zip(pub, factors)]
+        self._price_rows.append(out)
+        return out
+
+    @property
+    def raw_tj(self):
+        """(steps so far, J) USD: raw observations ``r_t``."""
+        return np.array(self._raw_rows, dtype=float).reshape(len(self._raw_rows), self.n_oracles)
+
+    @property
+    def price_tj(self):
+        """(steps so far, J) USD: published prices as platforms read them."""
+        return np.array(self._price_rows, dtype=float).reshape(len(self._price_rows), self.n_oracles)
 
 
 def publish(raw_tj, oracles, faults=()):
@@ -190,6 +207,6 @@ def publish(raw_tj, oracles, faults=()):
     for f in faults:
         f.check_against(n_steps, len(oracles))
     pubr = Publisher(oracles, n_steps, faults)
-    for t in range(n_steps):
-        pubr.step(t, raw_tj[t])
+    for t, row in enumerate(raw_tj.tolist()):
+        pubr.step(t, row)
     return pubr.price_tj

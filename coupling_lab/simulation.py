@@ -386,92 +386,142 @@ class Result:
                 f"bad_debt={m.bad_debt:,.0f} USD)")
 
 
+def _median_rows(a):
+    """Median of each row of ``a`` (shape (T, S)), as ``np.median(a, axis=1)`` but cheaper for small S."""
+    s = np.sort(a, axis=1)
+    mid = s.shape[1] // 2
+    return s[:, mid] if s.shape[1] % 2 else 0.5 * (s[:, mid - 1] + s[:, mid])
+
+
 def _raw_at_unit_kappa(unit_tv, oracles):
     # median{m * a_v} = m * median{a_v} for m > 0: the raw observations scale
     # with exp(-kappa_t) exactly, so they are computed for all steps at once
     # and only steps with a frozen venue need the per-step path.
-    return np.column_stack([np.median(unit_tv[:, list(o.sources)], axis=1) for o in oracles])
+    return np.column_stack([_median_rows(unit_tv[:, list(o.sources)]) for o in oracles])
 
 
 def run(world):
-    """Run one scenario with fully explicit inputs. See :class:`Result`."""
+    """Run one scenario with fully explicit inputs. See :class:`Result`.
+
+    Everything that does not depend on the impact state is computed for all
+    steps before the loop (venue factors, raw observations at ``kappa = 0``);
+    the loop itself works on Python floats, touches a platform's ledger only
+    when its price falls below the ledger's highest liquidation price, and
+    collects the event log as one array piece per liquidation round.
+    """
     if not isinstance(world, World):
         raise TypeError(f"world must be a World; got {type(world).__name__}")
     T, K = world.n_steps, world.n_platforms
     ex_t = np.exp(world.x_t)
     factor_tv, frozen_tv = venue_factors(world.venue_noise_tv, world.venue_faults)
     unit_tv = ex_t[:, None] * factor_tv
-    unit_raw_tj = _raw_at_unit_kappa(unit_tv, world.oracles)
-    frozen_t = frozen_tv.any(axis=1)
+    unit_raw_rows = _raw_at_unit_kappa(unit_tv, world.oracles).tolist()
+    frozen_t = frozen_tv.any(axis=1).tolist()
     source_lists = [list(o.sources) for o in world.oracles]
 
     publisher = Publisher(world.oracles, T, world.oracle_faults)
     ledgers = [Ledger(b, p) for b, p in zip(world.books, world.platforms)]
-    next_pstar = np.array([lg.next_pstar for lg in ledgers])
-    platform_oracle = np.array(world.platform_oracle)
+    next_pstar = [lg.next_pstar for lg in ledgers]
+    platform_oracle = world.platform_oracle
     keep, depth = 1.0 - world.market.resilience, world.market.depth
 
-    kappa_t, market_t = np.empty(T), np.empty(T)
+    kappa_list, market_list = [], []
     count_tk = np.zeros((T, K), dtype=np.int64)
     notional_tk, repaid_tk, bad_tk = np.zeros((T, K)), np.zeros((T, K)), np.zeros((T, K))
     held_rows = {}
-    log = []
+    log = _EventPieces()
     kappa = 0.0
-    for t in range(T):
+    for t, ex in enumerate(ex_t.tolist()):
         scale = math.exp(-kappa)
-        m = ex_t[t] * scale
-        kappa_t[t], market_t[t] = kappa, m
+        m = ex * scale
+        kappa_list.append(kappa)
+        market_list.append(m)
         if frozen_t[t]:
             prev = held_rows.get(t - 1)
             if prev is None:
-                prev = unit_tv[t - 1] * math.exp(-kappa_t[t - 1])
+                prev = unit_tv[t - 1] * math.exp(-kappa_list[t - 1])
             row = np.where(frozen_tv[t], prev, unit_tv[t] * scale)
             held_rows[t] = row
-            raw = np.array([np.median(row[s]) for s in source_lists])
+            raw = [float(np.median(row[s])) for s in source_lists]
         else:
-            raw = unit_raw_tj[t] * scale
+            raw = [u * scale for u in unit_raw_rows[t]]
         price_j = publisher.step(t, raw)
-        price_k = price_j[platform_oracle]
         sold = 0.0
-        for k in np.flatnonzero(price_k < next_pstar):
-            out = ledgers[k].liquidate(price_k[k])
-            next_pstar[k] = ledgers[k].next_pstar
-            idx, seized, repaid, bad = out
-            units = seized.sum()
+        for k in range(K):
+            price = price_j[platform_oracle[k]]
+            if price >= next_pstar[k]:  # no open account has p* above the price
+                continue
+            ledger = ledgers[k]
+            idx, seized, repaid, bad = ledger.liquidate(price)
+            next_pstar[k] = ledger.next_pstar
+            usd = float(seized.sum()) * m
+            bad_usd = float(bad.sum())
             count_tk[t, k] = idx.size
-            notional_tk[t, k] = units * m
+            notional_tk[t, k] = usd
             repaid_tk[t, k] = repaid.sum()
-            bad_tk[t, k] = bad.sum()
-            sold += units * m
-            log.append((t, k, idx, seized, repaid, bad, price_k[k]))
+            bad_tk[t, k] = bad_usd
+            sold += usd
+            log.add(t, k, idx, seized, repaid, bad if bad_usd > 0 else None, price)
         kappa = keep * kappa + sold / depth
 
+    kappa_t, market_t = np.array(kappa_list), np.array(market_list)
     venue_tv = unit_tv * np.exp(-kappa_t)[:, None]
     for t, row in held_rows.items():
         venue_tv[t] = row
     return Result(
         world=world, x_t=world.x_t, kappa_t=kappa_t, market_t=market_t, venue_tv=venue_tv,
         raw_tj=publisher.raw_tj, oracle_tj=publisher.price_tj, count_tk=count_tk,
-        notional_tk=notional_tk, repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=_event_log(log),
+        notional_tk=notional_tk, repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=log.arrays(),
         collateral_k=tuple(lg.collateral for lg in ledgers), debt_k=tuple(lg.debt for lg in ledgers),
     )
 
 
-def _event_log(log):
-    if not log:
-        return {"t": np.empty(0, np.int64), "platform": np.empty(0, np.int64), "account": np.empty(0, np.int64),
-                "seized_units": np.empty(0), "repaid_usd": np.empty(0), "bad_debt_usd": np.empty(0),
-                "oracle_price": np.empty(0)}
-    sizes = [e[2].size for e in log]
-    return {
-        "t": np.repeat([e[0] for e in log], sizes).astype(np.int64),
-        "platform": np.repeat([e[1] for e in log], sizes).astype(np.int64),
-        "account": np.concatenate([e[2] for e in log]).astype(np.int64),
-        "seized_units": np.concatenate([e[3] for e in log]),
-        "repaid_usd": np.concatenate([e[4] for e in log]),
-        "bad_debt_usd": np.concatenate([e[5] for e in log]),
-        "oracle_price": np.repeat([e[6] for e in log], sizes),
-    }
+class _EventPieces:
+    """The event log while a run goes: one array piece per (step, platform) round.
+
+    :meth:`arrays` joins the pieces into the arrays of ``Result.events`` one
+    field at a time, dropping each field's pieces once joined, so that a run
+    with millions of liquidations never holds the log twice over.
+    """
+
+    def __init__(self):
+        self.t, self.platform, self.price = [], [], []
+        self.account, self.seized, self.repaid, self.bad = [], [], [], []
+
+    def add(self, t, k, idx, seized, repaid, bad, price):
+        """One round's events; ``bad`` is None when the round made no bad debt."""
+        self.t.append(t)
+        self.platform.append(k)
+        self.price.append(price)
+        self.account.append(idx)
+        self.seized.append(seized)
+        self.repaid.append(repaid)
+        self.bad.append(bad)
+
+    def arrays(self):
+        sizes = np.array([a.size for a in self.account], dtype=np.int64)
+        n = int(sizes.sum())
+
+        def joined(pieces, dtype):
+            out = np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.empty(0, dtype)
+            pieces.clear()
+            return out
+
+        bad = np.zeros(n)
+        ends = np.cumsum(sizes)
+        for end, size, piece in zip(ends.tolist(), sizes.tolist(), self.bad):
+            if piece is not None:
+                bad[end - size:end] = piece
+        self.bad.clear()
+        return {
+            "t": np.repeat(np.array(self.t, dtype=np.int64), sizes),
+            "platform": np.repeat(np.array(self.platform, dtype=np.int64), sizes),
+            "account": joined(self.account, np.int64),
+            "seized_units": joined(self.seized, float),
+            "repaid_usd": joined(self.repaid, float),
+            "bad_debt_usd": bad,
+            "oracle_price": np.repeat(np.array(self.price, dtype=float), sizes),
+        }
 
 
 def simulate(config=None, seed=0, **explicit):
