@@ -130,6 +130,7 @@ class Publisher:
         self.theta = [float(o.theta) for o in oracles]
         self.heartbeat = [int(o.heartbeat) for o in oracles]
         self.latency = [int(o.latency) for o in oracles]
+        self._rule = list(zip(range(J), self.theta, self.heartbeat, self.latency))
         self.pub = [0.0] * J             # the feed's honest published price pi_{t-1}
         self.last = [0] * J              # step of its last publication
         self._raw_rows, self._price_rows = [], []
@@ -158,7 +159,7 @@ class Publisher:
             self.last = [0] * self.n_oracles
         else:
             last, stale = self.last, self._stale[t]
-            for j, (theta, hb, lat) in enumerate(zip(self.theta, self.heartbeat, self.latency)):
+            for j, theta, hb, lat in self._rule:
                 cand = raw[j] if lat == 0 else rows[t - lat if t > lat else 0][j]
                 # a published 0 (market price underflowed under extreme impact): any positive
                 # candidate deviates, as numpy's inf would say; 0 over 0 does not

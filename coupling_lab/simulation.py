@@ -452,7 +452,10 @@ def run(world):
             if price >= next_pstar[k]:  # no open account has p* above the price
                 continue
             ledger = ledgers[k]
-            idx, seized, repaid, bad = ledger.liquidate(price)
+            out = ledger.liquidate(price)
+            if out is None:
+                continue
+            idx, seized, repaid, bad = out
             next_pstar[k] = ledger.next_pstar
             usd = float(seized.sum()) * m
             bad_usd = float(bad.sum())
