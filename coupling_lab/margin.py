@@ -142,8 +142,11 @@ class Ledger:
         self.collateral = book.collateral.copy()
         self.debt = book.debt.copy()
         open_ = self.debt > 0
-        idx = np.arange(self.debt.size) if open_.all() else np.flatnonzero(open_)
-        negp = -liquidation_price(self.collateral[idx], self.debt[idx], self.lt)
+        if open_.all():  # the usual book: no gather needed
+            idx, negp = np.arange(self.debt.size), -liquidation_price(self.collateral, self.debt, self.lt)
+        else:
+            idx = np.flatnonzero(open_)
+            negp = -liquidation_price(self.collateral[idx], self.debt[idx], self.lt)
         self.main_idx, self.main_negp = _sort_run(idx, negp)
         self.head = 0
         self.pool_idx = np.empty(0, dtype=self.main_idx.dtype)
