@@ -60,12 +60,12 @@ def baseline_world(n_accounts, n_steps):
 
 FULL = dict(
     classroom_runs=30, large=crash(100_000), large_runs=3, huge=crash(1_000_000),
-    baseline=[(1_000, 300), (10_000, 300)], engine_runs=7,
+    baseline=[(1_000, 300), (10_000, 300)], baseline_runs=3, engine_runs=7,
     accounts=[1_000, 10_000, 100_000], steps=[360, 1440, 5760], scaling_runs=3,
 )
 QUICK = dict(
     classroom_runs=10, large=crash(100_000), large_runs=1, huge=crash(200_000),
-    baseline=[(1_000, 300), (3_000, 300)], engine_runs=3,
+    baseline=[(1_000, 300), (3_000, 300)], baseline_runs=1, engine_runs=3,
     accounts=[1_000, 10_000], steps=[360, 1440], scaling_runs=1,
 )
 
@@ -163,14 +163,12 @@ def main():
     print("\n(d) plain per-account baseline vs engine, same World (5 platforms, crash)")
     for n_acc, n_steps in P["baseline"]:
         world = baseline_world(n_acc, n_steps)
-        t0 = time.perf_counter()
-        base = run_baseline(world)
-        t_base = time.perf_counter() - t0
+        t_base, base = median_time(lambda: run_baseline(world), P["baseline_runs"])
         t_eng, res = median_time(lambda: run(world), P["engine_runs"])
         same = len(base["events"]) == res.events["t"].size and all(
             (a[0], a[1], a[2]) == (b, c, d) for a, b, c, d in
             zip(base["events"], res.events["t"].tolist(), res.events["platform"].tolist(), res.events["account"].tolist()))
-        line(f"{n_acc:,} accounts x {n_steps} steps: baseline (1 run)", fmt_s(t_base))
+        line(f"{n_acc:,} accounts x {n_steps} steps: baseline, median of {P['baseline_runs']}", fmt_s(t_base))
         line(f"  engine run(world), median of {P['engine_runs']}", fmt_s(t_eng),
              f"same event log: {same}")
         line("  ratio baseline / engine", f"{t_base / t_eng:9.0f} x ", "aim >= 100x at 10,000")
