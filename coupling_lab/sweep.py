@@ -29,7 +29,6 @@ import functools
 import itertools
 import json
 import math
-import statistics
 import time
 import warnings
 from numbers import Integral, Real
@@ -385,56 +384,23 @@ def _run_dask(tasks, results, bar, cancel, client, batch_size):
 # --------------------------------------------------------------------------- summaries
 
 
-def _t_two_sided_mass(t, df):
-    # P(|T| < t) for Student's t with integer df: Abramowitz & Stegun 26.7.3-4.
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 1:
-        total, term = 0.0, math.cos(theta)
-        if df > 1:
-            total = term
-            for k in range(3, df - 1, 2):
-                term *= c2 * (k - 1) / k
-                total += term
-        return 2 / math.pi * (theta + s * total)
-    total, term = 1.0, 1.0
-    for k in range(2, df - 1, 2):
-        term *= c2 * (k - 1) / k
-        total += term
-    return s * total
-
-
 @functools.lru_cache(maxsize=256)
 def t_quantile(level, df):
     """Half-width multiplier ``t`` with ``P(|T_df| < t) = level`` (Student's t, two-sided).
-
-    Exact series for integer ``df`` up to 2000 (bisection), the normal
-    quantile beyond.
 
     Examples
     --------
     >>> round(t_quantile(0.95, 9), 3)
     2.262
     """
+    from scipy.stats import t as student_t
+
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}")
     df = int(df)
     if df < 1:
         raise ValueError(f"df must be an integer in [1, inf); got {df!r}")
-    if df > 2000:
-        return statistics.NormalDist().inv_cdf(0.5 + level / 2)
-    lo, hi = 0.0, 1.0
-    while _t_two_sided_mass(hi, df) < level:
-        hi *= 2
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if _t_two_sided_mass(mid, df) < level:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * hi:
-            break
-    return 0.5 * (lo + hi)
+    return float(student_t.ppf(0.5 + level / 2, df))
 
 
 def _grid_columns(frame):
