@@ -129,6 +129,8 @@ class Config(Validated):
 
     def __post_init__(self):
         super().__post_init__()
+        if not isinstance(self.identical_books, (bool, np.bool_)):
+            raise TypeError(f"identical_books must be True or False; got {self.identical_books!r}")
         if self.topology not in TOPOLOGIES:
             raise ValueError(f"topology must be one of {sorted(TOPOLOGIES)}; got {self.topology!r}")
         for name, kind in (("platform", PlatformParams), ("population", PopulationParams), ("market", MarketParams),

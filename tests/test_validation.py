@@ -607,3 +607,12 @@ def test_valid_inputs_are_not_mutated_or_aliased():
     assert book.collateral[0] == 1.0
     with pytest.raises(ValueError):
         book.collateral[0] = 5.0  # read-only: a Book cannot be changed after validation
+
+
+def test_identical_books_must_be_a_bool():
+    import pytest
+    from coupling_lab import Config
+
+    with pytest.raises(TypeError, match=r"identical_books must be True or False; got 'no'"):
+        Config(identical_books="no")
+    assert Config(identical_books=True).identical_books is True
