@@ -38,7 +38,7 @@ from pathlib import Path
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 __all__ = [
     "ClassSettings", "ClassroomKernelManager", "MB_PER_KERNEL", "SERVER_MB",
@@ -147,6 +147,8 @@ class ClassroomKernelManager(AsyncMappingKernelManager):
     max_kernels = Integer(40, config=True, help="Live kernels allowed at once; more pages get 'class is full'.")
     cull_connected_timeout = Integer(
         1800, config=True, help="Idle seconds after which a kernel with an open page is culled.")
+    # kernels with an open page are culled too, after cull_connected_timeout (see cull_kernel_if_idle)
+    cull_connected = Bool(True, config=True, help="Cull kernels with connections (after cull_connected_timeout).")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
