@@ -32,7 +32,7 @@ LESSONS = sorted(NOTEBOOKS.glob("*.ipynb"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 3200}  # tall: the lab template scrolls an inner container
+VIEWPORT = {"width": 1280, "height": 4400}  # tall: the lab template scrolls an inner container
 
 RENDER_TIMEOUT_MS = 150_000  # a lesson's cells all run before its page shows (2 cores, CI)
 CHANGE_TIMEOUT_S = 60
