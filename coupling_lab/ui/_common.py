@@ -9,7 +9,8 @@ from numbers import Real
 
 import ipywidgets as widgets
 
-__all__ = ["PALETTE", "platform_color", "style_axes", "UntrustedValue", "read_control", "Status"]
+__all__ = ["PALETTE", "platform_color", "style_axes", "stable_limits", "nice_ceiling", "UntrustedValue",
+           "read_control", "Status"]
 
 # Okabe & Ito's colour-blind-safe palette; platform k is PALETTE[k % 8] in every lesson.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -31,10 +32,42 @@ def style_axes(ax, xlabel=None, ylabel=None, title=None):
     if ylabel:
         ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title, fontsize="medium", loc="left")
+        ax.set_title(title, fontsize="medium", loc="left", y=1.0)  # fixed y: no title placement pass per draw
     ax.grid(True, color="#dddddd", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def stable_limits(lo, hi, steps=10):
+    """``(lo, hi)`` widened out to multiples of a round step of about ``(hi - lo) / steps``.
+
+    Axes limits that move only when the data cross a round number keep the
+    axes still as a slider moves (easier to compare two positions) and let
+    the figure reuse its cached static layer (:class:`~coupling_lab.ui._layers.LayeredDraw`).
+
+    >>> stable_limits(1613.2, 2041.7)
+    (1600.0, 2050.0)
+    """
+    lo, hi = float(lo), float(hi)
+    span = hi - lo if hi > lo else (abs(hi) or 1.0)
+    raw = span / steps
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-12))
+    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    return (lo, hi) if hi > lo else (lo - step, hi + step)
+
+
+def nice_ceiling(x):
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that is >= ``x`` (> 0).
+
+    >>> nice_ceiling(0.0731), nice_ceiling(212.0)
+    (0.08, 250.0)
+    """
+    x = float(x)
+    if not x > 0 or not math.isfinite(x):
+        return 1.0
+    mag = 10.0 ** math.floor(math.log10(x))
+    return next(round(m * mag, 12) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * mag >= x * (1 - 1e-12))
 
 
 class UntrustedValue(ValueError):

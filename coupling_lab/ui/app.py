@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 
 from ._common import Status, read_control
+from ._layers import LayeredDraw
 
 __all__ = ["Bound", "LessonApp", "main_slider", "canvas_widget", "new_figure"]
 
@@ -124,6 +125,9 @@ class LessonApp:
         self.result = None
         self.n_updates = 0
         self.fig = self.build_figure()
+        moving = list(self.moving_artists())
+        # redraw only the moving artists over a cached static layer (see _layers.py)
+        self.layers = LayeredDraw(self.fig, moving, self.overlay_artists()) if moving else None
         self.update = self.status.guard(self._update)
         self.update()
         if self.n_updates == 0:
@@ -158,6 +162,16 @@ class LessonApp:
 
     def extra_widgets(self):
         """Widgets shown under the figure (e.g. a readout). Default: none."""
+        return []
+
+    def moving_artists(self):
+        """Artists :meth:`draw` changes. If any, the canvas redraws only them over a cached
+        picture of the rest (:class:`~coupling_lab.ui._layers.LayeredDraw`). Default: none
+        (every draw renders the whole figure)."""
+        return []
+
+    def overlay_artists(self):
+        """Artists drawn over the moving ones (legends with an opaque frame). Default: none."""
         return []
 
     # --- the machinery -----------------------------------------------------------

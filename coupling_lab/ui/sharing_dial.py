@@ -2,6 +2,7 @@
 swept over many seeds (:class:`DialSweep`)."""
 from __future__ import annotations
 
+import functools
 import html
 import math
 import threading
@@ -9,12 +10,13 @@ import threading
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
 
 from ..scenarios import CrashScenario, GBMScenario, JumpScenario
 from ..simulation import Config, simulate
 
 from ..sweep import summarize, sweep
-from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, platform_color, style_axes
+from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
 __all__ = ["SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary"]
@@ -73,8 +75,9 @@ def readout_html(rows):
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.95em'>{body}</table>"
 
 
-def activity_window(result, pad=20, min_width=120):
-    """The x range to show: every liquidation with ``pad`` minutes either side (whole run if none)."""
+def activity_window(result, pad=20, min_width=120, snap=10):
+    """The x range to show: every liquidation with ``pad`` minutes either side (whole run if none),
+    widened out to multiples of ``snap`` minutes so that the axes move only in round steps."""
     T = result.n_steps
     busy = np.flatnonzero(result.count_tk.sum(axis=1))
     if busy.size == 0:
@@ -83,7 +86,32 @@ def activity_window(result, pad=20, min_width=120):
     if hi - lo < min_width:
         mid = 0.5 * (lo + hi)
         lo, hi = max(0, mid - min_width / 2), min(T, mid + min_width / 2)
+    if snap:
+        lo, hi = max(0, snap * math.floor(lo / snap)), min(T, snap * math.ceil(hi / snap))
     return lo, hi
+
+
+def path_window(result, fall=0.01, pad=20, snap=10):
+    """The x range to show, from the fundamental path alone (so it stays put as the dial moves):
+    from ``pad`` minutes before the path first falls ``fall`` below its start to the end of the
+    run, snapped to ``snap`` minutes; :func:`activity_window` if the path never falls that far."""
+    T = result.n_steps
+    below = np.flatnonzero(result.x_t < result.x_t[0] + math.log1p(-fall))
+    if below.size == 0:
+        return activity_window(result, pad=pad, snap=snap)
+    return max(0, snap * math.floor((below[0] - pad) / snap)), T
+
+
+def _view(result):
+    """Round axes limits for one run: price, time window, peak selling per minute (M USD)."""
+    ex = np.exp(result.x_t)
+    lo = min(result.market_t.min(), result.price_tk.min(), ex.min())
+    hi = max(result.market_t.max(), result.price_tk.max(), ex.max())
+    pad = 0.04 * (hi - lo) + 1e-9 * hi
+    flow = float(result.notional_tk.sum(axis=1).max()) / _FLOW_SCALE
+    # coarse round limits: the axes (and their tick labels) change only when the data cross them
+    return dict(price=stable_limits(lo - pad, hi + pad, steps=5), time=path_window(result),
+                flow=nice_ceiling(max(flow * 1.05, 1e-3)))
 
 
 def _step_band(t, lower, upper):
@@ -115,6 +143,8 @@ class SharingDial(LessonApp):
         self._init = dict(sharing=sharing, seed=seed, scenario=scenario, n_platforms=n_platforms)
         self.base = Config() if base is None else base
         self.readout = widgets.HTML("")
+        # runs keyed on checked values: moving the dial back and forth re-runs nothing
+        self._run = functools.lru_cache(maxsize=MAX_PLATFORMS + 3)(self._simulate)
         super().__init__()
 
     def build_controls(self):
@@ -144,12 +174,16 @@ class SharingDial(LessonApp):
         self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market $m_t$", zorder=5)
         proxy = Line2D([], [], color="#888888", lw=1.3, drawstyle="steps-post",
                        label="oracle price read by each platform (its colour)")
-        ax_p.legend(handles=[self.market_line, self.fundamental_line, proxy], loc="lower left",
-                    fontsize="small", frameon=True, framealpha=0.85, edgecolor="none")
+        self.legend = ax_p.legend(handles=[self.market_line, self.fundamental_line, proxy], loc="lower left",
+                                  fontsize="small", frameon=True, framealpha=1.0, edgecolor="none")
         style_axes(ax_p, ylabel="price (USD)")
+        self.price_title = ax_p.set_title(" ", fontsize="medium", loc="left", y=1.0)
         self.raster = ax_r.scatter([], [], marker="|", s=70, linewidths=1.4)
         style_axes(ax_r, title="Liquidation raster: a mark in every minute a platform liquidates")
         ax_r.grid(False)
+        rows = blended_transform_factory(ax_r.transAxes, ax_r.transData)
+        self.row_labels = [ax_r.text(-0.012, k, "", transform=rows, ha="right", va="center", fontsize="small",
+                                     color=platform_color(k)) for k in range(MAX_PLATFORMS)]
         self.flow_polys = []
         for k in range(MAX_PLATFORMS):
             poly = ax_q.fill([0], [0], color=platform_color(k), lw=0, alpha=0.9)[0]
@@ -159,9 +193,11 @@ class SharingDial(LessonApp):
         fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.08, hspace=0.38)
         return fig
 
+    def _simulate(self, sharing, n_platforms, scenario, seed):
+        return simulate(dial_config(sharing, n_platforms, scenario, self.base), seed=seed)
+
     def compute(self, values):
-        config = dial_config(values["sharing"], values["n_platforms"], values["scenario"], self.base)
-        return simulate(config, seed=values["seed"])
+        return self._run(values["sharing"], values["n_platforms"], values["scenario"], values["seed"])
 
     def draw(self, result):
         K, T = result.world.n_platforms, result.n_steps
@@ -177,26 +213,25 @@ class SharingDial(LessonApp):
                 line.set_label(f"oracle read by P{k + 1}")
         self.fundamental_line.set_data(t, np.exp(result.x_t))
         self.market_line.set_data(t, result.market_t)
-        lo = min(result.market_t.min(), result.price_tk.min(), np.exp(result.x_t).min())
-        hi = max(result.market_t.max(), result.price_tk.max(), np.exp(result.x_t).max())
-        pad = 0.04 * (hi - lo) + 1e-9 * hi
-        self.ax_price.set_ylim(lo - pad, hi + pad)
-        self.ax_price.set_xlim(*activity_window(result))
-        self.ax_price.set_title(f"Market price and the oracle each platform reads: {sum(shared)} of {K} "
-                                f"platforms share one oracle", fontsize="medium", loc="left")
+        view = _view(result)
+        self.ax_price.set_ylim(*view["price"])
+        self.ax_price.set_xlim(*view["time"])
+        self.price_title.set_text(f"Market price and the oracle each platform reads: {sum(shared)} of {K} "
+                                  f"platforms share one oracle")
 
         tt, kk = np.nonzero(result.count_tk)
         self.raster.set_offsets(np.column_stack([tt, kk]) if tt.size else np.empty((0, 2)))
         self.raster.set_edgecolors([platform_color(k) for k in kk] if kk.size else "none")
         self.raster.set_facecolors("none")
-        if getattr(self, "_rows", None) != shared:  # relabel rows only when who-reads-what changed
-            self._rows = shared
-            ax = self.ax_raster
+        ax = self.ax_raster
+        if ax.get_ylim() != (K - 0.5, -0.5):
             ax.set_ylim(K - 0.5, -0.5)
-            ax.set_yticks(range(K))
-            ax.set_yticklabels([f"P{k + 1} · {'shared' if shared[k] else 'own'}" for k in range(K)], fontsize="small")
-            for k, label in enumerate(ax.get_yticklabels()):
-                label.set_color(platform_color(k))
+            ax.set_yticks(range(K), [""] * K)
+        # row labels are moving texts (not tick labels): the raster axes' cached picture stays valid
+        for k, label in enumerate(self.row_labels):
+            label.set_visible(k < K)
+            if k < K:
+                label.set_text(f"P{k + 1} · {'shared' if shared[k] else 'own'}")
 
         flow = result.notional_tk / _FLOW_SCALE
         top = np.cumsum(flow, axis=1)
@@ -205,7 +240,7 @@ class SharingDial(LessonApp):
             if k < K:
                 lower = top[:, k - 1] if k else np.zeros(T)
                 poly.set_xy(_step_band(t, lower, top[:, k]))
-        self.ax_flow.set_ylim(0, max(top[:, -1].max() * 1.08, 1e-3))
+        self.ax_flow.set_ylim(0, view["flow"])
         self.readout.value = readout_html(readout_rows(result))
         step = 1.0 / K
         slider = self.controls["sharing"]
@@ -214,6 +249,13 @@ class SharingDial(LessonApp):
 
     def extra_widgets(self):
         return [self.readout]
+
+    def moving_artists(self):
+        return [*self.oracle_lines, self.fundamental_line, self.market_line, self.price_title, self.raster,
+                *self.row_labels, *self.flow_polys]
+
+    def overlay_artists(self):
+        return [self.legend]
 
 
 # --- the dial swept over seeds ------------------------------------------------------

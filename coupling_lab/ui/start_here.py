@@ -1,6 +1,8 @@
 """Lesson 00, start here: the whole idea in one small picture (:class:`CouplingPicture`)."""
 from __future__ import annotations
 
+import functools
+
 import ipywidgets as widgets
 import numpy as np
 
@@ -28,6 +30,8 @@ class CouplingPicture(LessonApp):
     def __init__(self, sharing=0.0, seed=1):
         self._init = dict(sharing=sharing)
         self.seed = seed
+        # the three dial positions, run once each: moving the slider back re-runs nothing
+        self._run = functools.lru_cache(maxsize=4)(self._simulate)
         super().__init__()
 
     def build_controls(self):
@@ -42,8 +46,10 @@ class CouplingPicture(LessonApp):
         self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market price")
         self.oracle_lines = [ax_p.plot([], [], color=platform_color(k), lw=1.5, drawstyle="steps-post",
                                        label=f"oracle read by platform {k + 1}")[0] for k in range(N_PLATFORMS)]
-        ax_p.legend(loc="upper right", fontsize="small", frameon=True, framealpha=0.85, edgecolor="none")
+        self.legend = ax_p.legend(loc="upper right", fontsize="small", frameon=True, framealpha=1.0,
+                                  edgecolor="none")
         style_axes(ax_p, ylabel="price (USD)")
+        self.price_title = ax_p.set_title(" ", fontsize="medium", loc="left", y=1.0)
         self.raster = ax_r.scatter([], [], marker="|", s=160, linewidths=1.8)
         ax_r.set_yticks(range(N_PLATFORMS))
         ax_r.set_yticklabels([f"platform {k + 1}" for k in range(N_PLATFORMS)])
@@ -55,8 +61,17 @@ class CouplingPicture(LessonApp):
         fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.13, hspace=0.35)
         return fig
 
+    def _simulate(self, sharing):
+        return simulate(Config(n_platforms=N_PLATFORMS, sharing=sharing), seed=self.seed)
+
     def compute(self, values):
-        return simulate(Config(n_platforms=N_PLATFORMS, sharing=values["sharing"]), seed=self.seed)
+        return self._run(values["sharing"])
+
+    def moving_artists(self):
+        return [self.market_line, *self.oracle_lines, self.raster, self.price_title]
+
+    def overlay_artists(self):
+        return [self.legend]
 
     def draw(self, result):
         t = np.arange(result.n_steps)
@@ -73,8 +88,7 @@ class CouplingPicture(LessonApp):
         what = {0: "each platform reads its own oracle", 1: "one platform reads the shared oracle, one its own",
                 2: "both platforms read the same oracle"}[n_shared]
         sync = result.measures.synchrony
-        self.ax_price.set_title(f"Sharing {self.values_sharing(result):.1f}: {what} (synchrony {sync:.2f})",
-                                fontsize="medium", loc="left")
+        self.price_title.set_text(f"Sharing {self.values_sharing(result):.1f}: {what} (synchrony {sync:.2f})")
 
     @staticmethod
     def values_sharing(result):
