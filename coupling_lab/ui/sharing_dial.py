@@ -91,7 +91,7 @@ def activity_window(result, pad=20, min_width=120, snap=10):
     return lo, hi
 
 
-def path_window(result, fall=0.01, pad=20, snap=10):
+def path_window(result, fall=0.03, pad=20, snap=10):
     """The x range to show, from the fundamental path alone (so it stays put as the dial moves):
     from ``pad`` minutes before the path first falls ``fall`` below its start to the end of the
     run, snapped to ``snap`` minutes; :func:`activity_window` if the path never falls that far."""
@@ -174,7 +174,7 @@ class SharingDial(LessonApp):
         self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market $m_t$", zorder=5)
         proxy = Line2D([], [], color="#888888", lw=1.3, drawstyle="steps-post",
                        label="oracle price read by each platform (its colour)")
-        self.legend = ax_p.legend(handles=[self.market_line, self.fundamental_line, proxy], loc="lower left",
+        self.legend = ax_p.legend(handles=[self.market_line, self.fundamental_line, proxy], loc="upper right",
                                   fontsize="small", frameon=True, framealpha=1.0, edgecolor="none")
         style_axes(ax_p, ylabel="price (USD)")
         self.price_title = ax_p.set_title(" ", fontsize="medium", loc="left", y=1.0)
