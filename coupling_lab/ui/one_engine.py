@@ -23,7 +23,7 @@ from ..market import MarketParams
 from ..oracles import OracleParams
 from ..scenarios import ReplayScenario
 from ..simulation import Config, build, run
-from ._common import FUNDAMENTAL_COLOR, PALETTE, platform_color, style_axes
+from ._common import FUNDAMENTAL_COLOR, PALETTE, platform_color, stable_limits, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
 __all__ = ["PRICE0", "N_STEPS", "classroom_book", "engine_path", "engine_run", "balances_at", "account_states",
@@ -150,6 +150,7 @@ class OneEngine(LessonApp):
         ax_h.set_yticklabels([f"A{k + 1}" for k in range(n)])
         ax_h.set_ylim(n - 0.5, -0.5)
         ax_h.set_xlim(0, 1.8)
+        self.health_title = ax_h.set_title(" ", fontsize="medium", loc="left", y=1.0)
         style_axes(ax_h, xlabel="health $h = c\\,\\pi\\,LT / d$ at the step's oracle price")
         ax_h.grid(axis="y", visible=False)
         fig.legend(handles=[Line2D([], [], color=STATE_COLORS[s], lw=6, label=s) for s in STATES]
@@ -221,17 +222,21 @@ class OneEngine(LessonApp):
         self.cursor.set_xdata([step, step])
         lo = min(result.price_tk.min(), p0.min())
         hi = max(result.price_tk.max(), p0.max())
-        self.ax_price.set_ylim(lo - 0.05 * (hi - lo) - 10, hi + 0.08 * (hi - lo) + 10)
+        self.ax_price.set_ylim(*stable_limits(lo - 0.05 * (hi - lo) - 10, hi + 0.08 * (hi - lo) + 10, steps=5))
 
         n_now = int(np.count_nonzero(ev["t"] == step))
-        self.ax_health.set_title(f"Step {step}, oracle price {s['price']:,.0f} USD:\nthe book before this step's "
-                                 f"round ({n_now} liquidated in it)", fontsize="medium", loc="left")
+        self.health_title.set_text(f"Step {step}, oracle price {s['price']:,.0f} USD:\nthe book before this step's "
+                                   f"round ({n_now} liquidated in it)")
         self.ax_price.set_title("The price path and every liquidation\n(one platform, one oracle)",
                                 fontsize="medium", loc="left")
         self.table.value = ledger_html(s)
 
     def extra_widgets(self):
         return [self.table]
+
+    def moving_artists(self):
+        return [*self.bars, *self.bar_labels, self.one_line, self.full_line, self.price_line, self.pstar, *self.pstar_labels,
+                self.events, self.cursor, self.health_title]
 
 
 def ledger_html(s):
