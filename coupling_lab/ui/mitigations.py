@@ -108,7 +108,7 @@ class TwoDesigns(LessonApp):
             head = widgets.HTML(f"<b style='color:{color}'>Design {d}</b>")
             columns.append(widgets.VBox([head, *(c[f"{d}_{k}"] for k in DESIGN_KNOBS)],
                                         layout=widgets.Layout(padding="0 1.5em 0 0")))
-        top = widgets.HBox([c["scenario"], c["seed"]], layout=widgets.Layout(gap="1.2em"))
+        top = widgets.HBox([c["scenario"], c["seed"]], layout=widgets.Layout(grid_gap="1.2em"))
         return widgets.VBox([top, widgets.HBox(columns), self.status.widget, canvas_widget(self.fig),
                              self.readout], layout=widgets.Layout(width="100%"))
 
