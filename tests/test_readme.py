@@ -1,0 +1,25 @@
+"""The README's Python examples run as written, and its commands are the ones CI and make use."""
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks, "README has no python example"
+    for code in blocks:
+        namespace = {}
+        exec(compile(code, "README.md", "exec"), namespace)
+    together = namespace["together"]
+    assert together.measures.twin_dispersion == 0.0
+    assert len(namespace["frame"]) == together.events["t"].size > 0
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in README and "make serve" in README
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert ci[-1].strip() == "make test"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test:", makefile, flags=re.M) and re.search(r"^serve:", makefile, flags=re.M)
