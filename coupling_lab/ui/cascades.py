@@ -2,6 +2,7 @@
 by one platform alone, by five on their own oracles, by five on one shared oracle."""
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -70,6 +71,8 @@ class DepthCascade(LessonApp):
     def __init__(self, depth=400.0, resilience=0.1, drop=6.0, seed=1):
         self._init = dict(depth=depth, resilience=resilience, drop=drop, seed=seed)
         self.readout = widgets.HTML("")
+        # one run per (design, checked values): moving the depth back and forth re-runs nothing
+        self._run = functools.lru_cache(maxsize=8 * len(DESIGNS))(_simulate_design)
         super().__init__()
 
     def build_controls(self):
@@ -114,11 +117,8 @@ class DepthCascade(LessonApp):
         return fig
 
     def compute(self, values):
-        runs = []
-        for _, n, sharing, _ in DESIGNS:
-            cfg = cascade_config(values["depth"], values["resilience"], values["drop"] / 100.0, n, sharing)
-            runs.append(simulate(cfg, seed=values["seed"]))
-        return runs
+        return [self._run(values["depth"], values["resilience"], values["drop"], n, sharing, values["seed"])
+                for _, n, sharing, _ in DESIGNS]
 
     def draw(self, runs):
         t = np.arange(runs[0].n_steps)
@@ -151,6 +151,10 @@ class DepthCascade(LessonApp):
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _simulate_design(depth, resilience, drop_pct, n_platforms, sharing, seed):
+    return simulate(cascade_config(depth, resilience, drop_pct / 100.0, n_platforms, sharing), seed=seed)
 
 
 def _readout(runs):

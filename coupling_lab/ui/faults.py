@@ -2,6 +2,7 @@
 and on one platform's own oracle, side by side."""
 from __future__ import annotations
 
+import functools
 import html
 
 import ipywidgets as widgets
@@ -79,6 +80,10 @@ class FaultComparison(LessonApp):
         self._init = dict(kind=kind, size=size, minutes=minutes, sharing=sharing, seed=seed)
         self.base = Config() if base is None else base
         self.readout = widgets.HTML("")
+        # runs keyed on their (checked) Config and seed: the fault-free reference runs do not
+        # depend on the fault's size (except a stale feed's fall), so moving the size re-runs
+        # only the two faulted runs; moving back and forth re-runs nothing
+        self._run = functools.lru_cache(maxsize=32)(_simulate)
         super().__init__()
 
     def build_controls(self):
@@ -131,8 +136,8 @@ class FaultComparison(LessonApp):
         runs = {"values": values}
         for target in ("shared", "own"):
             cfg = fault_config(values["kind"], size, values["minutes"], values["sharing"], target, self.base)
-            runs[target] = simulate(cfg, seed=values["seed"])
-            runs[target + "_calm"] = simulate(cfg.replace(oracle_faults=(), venue_faults=()), seed=values["seed"])
+            runs[target] = self._run(cfg, values["seed"])
+            runs[target + "_calm"] = self._run(cfg.replace(oracle_faults=(), venue_faults=()), values["seed"])
         return runs
 
     def draw(self, runs):
@@ -171,6 +176,10 @@ class FaultComparison(LessonApp):
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _simulate(config, seed):
+    return simulate(config, seed=seed)
 
 
 def _steps(t, lower, upper):
