@@ -2,7 +2,9 @@
 forecast beside a simulated run of the same drop."""
 from __future__ import annotations
 
+import functools
 import html
+import math
 
 import ipywidgets as widgets
 import numpy as np
@@ -11,7 +13,7 @@ from ..forecast import forecast, liquidation_map
 from ..market import MarketParams
 from ..scenarios import ReplayScenario
 from ..simulation import Config, build, run
-from ._common import MARKET_COLOR, platform_color, style_axes
+from ._common import MARKET_COLOR, nice_ceiling, platform_color, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
 __all__ = ["PRICE0", "DROP_AT", "drop_config", "ForecastVsSimulation"]
@@ -48,6 +50,8 @@ class ForecastVsSimulation(LessonApp):
         self._init = dict(drop=drop, depth=depth, resilience=resilience, seed=seed)
         self.readout = widgets.HTML("")
         self._maps = {}
+        # model outputs keyed on the checked values: moving the drop back and forth re-runs nothing
+        self._outcome = functools.lru_cache(maxsize=8)(_outcome)
         super().__init__()
 
     def build_controls(self):
@@ -73,7 +77,7 @@ class ForecastVsSimulation(LessonApp):
         self.v_fund = ax_m.axvline(PRICE0, color="#777777", ls="--", lw=1.2, label="after the drop $p_f$")
         self.v_fc = ax_m.axvline(PRICE0, color=FORECAST_COLOR, ls="-", lw=1.6, label="forecast bottom $m^*$")
         self.v_sim = ax_m.axvline(PRICE0, color=MARKET_COLOR, ls=":", lw=1.8, label="simulated bottom")
-        ax_m.legend(loc="upper right", fontsize="small", frameon=False, ncol=2)
+        self.legends = [ax_m.legend(loc="upper right", fontsize="small", frameon=False, ncol=2)]
         style_axes(ax_m, xlabel="price the platforms read (USD)", ylabel="sold in a first round (M USD)",
                    title="Liquidation map: collateral sold if the price were p")
         st = dict(drawstyle="steps-post")
@@ -85,7 +89,7 @@ class ForecastVsSimulation(LessonApp):
                                   label="forecast, each platform alone", **st)[0],
             "sim_indep": ax_c.plot([], [], color=SIM_COLOR, lw=1.6, ls="--", label="simulated, sharing 0", **st)[0],
         }
-        ax_c.legend(loc="lower right", fontsize="small", frameon=False)
+        self.legends.append(ax_c.legend(loc="lower right", fontsize="small", frameon=False))
         style_axes(ax_c, xlabel="minutes after the drop (forecast: one round per minute)",
                    ylabel="sold so far (M USD)", title="Forecast vs simulation: cumulative forced selling")
         fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.13, wspace=0.22)
@@ -101,22 +105,23 @@ class ForecastVsSimulation(LessonApp):
         drop, depth, rho, seed = values["drop"] / 100.0, values["depth"], values["resilience"], values["seed"]
         if drop >= 1:
             raise ValueError("a price cannot drop 100 % or more")
-        world = build(drop_config(drop, depth, rho, 1.0), seed=seed)
-        sim_shared = run(world)
-        sim_indep = run(build(drop_config(drop, depth, rho, 0.0), seed=seed))
-        args = (world.books, world.platforms, PRICE0, drop, depth * 1e6)
+        world, sim_shared, sim_indep, fc_shared, fc_indep = self._outcome(drop, depth, rho, seed)
         return dict(values=values, lmap=self._map(seed, world), sim_shared=sim_shared, sim_indep=sim_indep,
-                    fc_shared=forecast(*args, shared=True), fc_indep=forecast(*args, shared=False))
+                    fc_shared=fc_shared, fc_indep=fc_indep)
 
     def draw(self, out):
         lmap = out["lmap"]
         x = lmap.price_p
-        top = np.cumsum(lmap.notional_pk / 1e6, axis=1)
-        for k, poly in enumerate(self.map_polys):
-            lower = top[:, k - 1] if k else np.zeros_like(x)
-            poly.set_xy(np.column_stack([np.r_[x, x[::-1]], np.r_[lower, top[::-1, k]]]))
-        self.ax_map.set_xlim(x[0], x[-1])
-        self.ax_map.set_ylim(0, top[:, -1].max() * 1.25)
+        if lmap is not getattr(self, "_drawn_map", None):  # a new seed: the map is part of the static layer
+            top = np.cumsum(lmap.notional_pk / 1e6, axis=1)
+            for k, poly in enumerate(self.map_polys):
+                lower = top[:, k - 1] if k else np.zeros_like(x)
+                poly.set_xy(np.column_stack([np.r_[x, x[::-1]], np.r_[lower, top[::-1, k]]]))
+            self.ax_map.set_xlim(x[0], x[-1])
+            self.ax_map.set_ylim(0, top[:, -1].max() * 1.25)
+            self._drawn_map = lmap
+            if getattr(self, "layers", None) is not None:
+                self.layers.invalidate()
         fc, fi = out["fc_shared"], out["fc_indep"]
         p_f = PRICE0 * (1 - fc.drop)
         sim = out["sim_shared"]
@@ -138,12 +143,26 @@ class ForecastVsSimulation(LessonApp):
             ymax = max(ymax, cum[-1])
         busy = [np.flatnonzero(out[k].notional_tk.sum(axis=1)) for k in ("sim_shared", "sim_indep")]
         last = max([b[-1] - DROP_AT for b in busy if b.size] + [fc.n_rounds, fi.n_rounds, 10])
-        self.ax_cum.set_xlim(-0.5, min(horizon, last + 5))
-        self.ax_cum.set_ylim(0, max(ymax * 1.1, 0.1))
+        # round limits: the axes (and their cached tick labels) move only when the data cross them
+        self.ax_cum.set_xlim(-0.5, min(horizon, 10 * math.ceil((last + 5) / 10)))
+        self.ax_cum.set_ylim(0, nice_ceiling(max(ymax * 1.1, 0.1)))
         self.readout.value = _readout(out)
+
+    def moving_artists(self):
+        # the legends (no frame) are drawn over the moving lines, as in a full draw
+        return [self.v_fund, self.v_fc, self.v_sim, *self.cum_lines.values(), *self.legends]
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _outcome(drop, depth, rho, seed):
+    """The two simulated runs and the two forecasts of one drop (fractions, M USD)."""
+    world = build(drop_config(drop, depth, rho, 1.0), seed=seed)
+    sim_shared = run(world)
+    sim_indep = run(build(drop_config(drop, depth, rho, 0.0), seed=seed))
+    args = (world.books, world.platforms, PRICE0, drop, depth * 1e6)
+    return world, sim_shared, sim_indep, forecast(*args, shared=True), forecast(*args, shared=False)
 
 
 def _readout(out):

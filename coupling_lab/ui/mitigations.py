@@ -2,6 +2,7 @@
 measures and price paths compared."""
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -13,7 +14,7 @@ from ..market import MarketParams
 from ..oracles import OracleParams, override
 from ..scenarios import CrashScenario, GBMScenario
 from ..simulation import Config, OracleRanges, simulate
-from ._common import FUNDAMENTAL_COLOR, style_axes
+from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
 from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
 
 __all__ = ["SCENARIOS", "DESIGN_KNOBS", "design_config", "TwoDesigns"]
@@ -84,6 +85,9 @@ class TwoDesigns(LessonApp):
     def __init__(self, scenario="crash", seed=1, A=None, B=None):
         self._init = dict(scenario=scenario, seed=seed, A=dict(A or {}), B=dict(B or {}))
         self.readout = widgets.HTML("")
+        # runs keyed on (scenario, seed, the design's checked knobs): moving one design's knob
+        # re-runs only that design; moving back and forth re-runs nothing
+        self._run = functools.lru_cache(maxsize=16)(_simulate_design)
         super().__init__()
 
     def build_controls(self):
@@ -119,8 +123,8 @@ class TwoDesigns(LessonApp):
         self.price_lines = {d: ax_p.plot([], [], label=f"market, design {d}", **DESIGN_STYLE[d])[0] for d in "AB"}
         self.flow_lines = {d: ax_q.plot([], [], drawstyle="steps-post", label=f"design {d}", lw=1.2,
                                         color=DESIGN_STYLE[d]["color"], alpha=0.9)[0] for d in "AB"}
-        ax_p.legend(loc="lower left", fontsize="small", frameon=False)
-        ax_q.legend(loc="upper right", fontsize="small", frameon=False)
+        self.legends = [ax_p.legend(loc="lower left", fontsize="small", frameon=False),
+                        ax_q.legend(loc="upper right", fontsize="small", frameon=False)]
         style_axes(ax_p, ylabel="price (USD)", title="Market price $m_t$ under each design (same seed, same path)")
         style_axes(ax_q, xlabel="time (minutes)", ylabel="sold (M USD / min)",
                    title="Forced selling per minute, all platforms")
@@ -130,8 +134,8 @@ class TwoDesigns(LessonApp):
     def compute(self, values):
         runs = {}
         for d in "AB":
-            knobs = {k: values[f"{d}_{k}"] for k in DESIGN_KNOBS}
-            runs[d] = simulate(design_config(values["scenario"], **knobs), seed=values["seed"])
+            knobs = tuple(values[f"{d}_{k}"] for k in DESIGN_KNOBS)
+            runs[d] = self._run(values["scenario"], values["seed"], knobs)
         return runs
 
     def draw(self, runs):
@@ -145,14 +149,25 @@ class TwoDesigns(LessonApp):
             lo, hi = min(lo, r.market_t.min()), max(hi, r.market_t.max(), math.exp(r.x_t.max()))
             top = max(top, flow.max())
             busy.extend(np.flatnonzero(flow)[[0, -1]] if flow.any() else [])
-        self.ax_price.set_ylim(0.95 * lo, 1.03 * hi)
+        # round limits: the axes (and their cached tick labels) move only when the data cross them
+        self.ax_price.set_ylim(*stable_limits(0.95 * lo, 1.03 * hi, steps=5))
         x0, x1 = (min(busy) - 30, max(busy) + 30) if busy else (0, t[-1])
-        self.ax_price.set_xlim(max(0, x0), min(t[-1], max(x1, x0 + 120)))
-        self.ax_flow.set_ylim(0, max(top * 1.1, 0.1))
+        x0 = max(0, 20 * math.floor(x0 / 20))
+        x1 = min(t[-1], 20 * math.ceil(max(x1, x0 + 120) / 20))
+        self.ax_price.set_xlim(x0, x1)
+        self.ax_flow.set_ylim(0, nice_ceiling(max(top * 1.1, 0.1)))
         self.readout.value = _readout(runs)
+
+    def moving_artists(self):
+        # the legends (no frame) are drawn over the lines, as in a full draw
+        return [self.fund_line, *self.price_lines.values(), *self.flow_lines.values(), *self.legends]
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _simulate_design(scenario, seed, knobs):
+    return simulate(design_config(scenario, **dict(zip(DESIGN_KNOBS, knobs))), seed=seed)
 
 
 def _fmt_rows(m):
