@@ -12,7 +12,7 @@ import numpy as np
 from ..market import MarketParams
 from ..scenarios import CrashScenario
 from ..simulation import Config, simulate
-from ._common import FUNDAMENTAL_COLOR, style_axes
+from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
 from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
 
 __all__ = ["DESIGNS", "cascade_config", "DepthCascade", "depth_sweep", "DepthSweepFigure"]
@@ -97,7 +97,7 @@ class DepthCascade(LessonApp):
         self.fund_line, = ax_p.plot([], [], color=FUNDAMENTAL_COLOR, lw=1.4, ls="-.", label="fundamental $e^{x_t}$")
         self.price_lines = [ax_p.plot([], [], label=label, **st)[0] for label, _, _, st in DESIGNS]
         self.kappa_lines = [ax_k.plot([], [], label=label, **st)[0] for label, _, _, st in DESIGNS]
-        ax_p.legend(loc="lower right", fontsize="small", frameon=False)
+        self.legends = [ax_p.legend(loc="lower right", fontsize="small", frameon=False)]
         style_axes(ax_p, ylabel="price (USD)", title="Market price $m_t$ of each design")
         style_axes(ax_k, xlabel="time (minutes)", ylabel="impact κ (log units)",
                    title="Price impact $κ_t$ of forced selling")
@@ -106,13 +106,15 @@ class DepthCascade(LessonApp):
         self.fund_bars = ax_b.bar(x, np.zeros(3), color="#BBBBBB", label="fall of the fundamental")
         self.extra_bars = ax_b.bar(x, np.zeros(3), color="#D55E00", label="extra fall from forced selling")
         ax_b.set_xticks(x, short)
-        ax_b.legend(loc="upper left", fontsize="small", frameon=False)
+        self.legends.append(ax_b.legend(loc="upper left", fontsize="small", frameon=False))
         style_axes(ax_b, ylabel="fall from start (%)", title="How far the market fell")
         self.sold_bars = ax_q.bar(x, np.zeros(3), color=[st["color"] for *_, st in DESIGNS],
                                   edgecolor="#000000", linewidth=0.6)
         ax_q.set_xticks(x, short)
         style_axes(ax_q, ylabel="collateral sold (M USD)", title="Forced selling, all platforms")
         self.sold_text = [ax_q.text(i, 0, "", ha="center", va="bottom", fontsize="small") for i in x]
+        for ax in (ax_b, ax_q):
+            ax.set_axisbelow(True)  # grid under the bars (they are drawn over the cached grid anyway)
         fig.subplots_adjust(left=0.08, right=0.98, top=0.94, bottom=0.09, hspace=0.42, wspace=0.28)
         return fig
 
@@ -129,9 +131,10 @@ class DepthCascade(LessonApp):
             kline.set_data(t, r.kappa_t)
         hi = math.exp(runs[0].x_t.max())
         self.ax_price.set_xlim(0, t[-1])
-        self.ax_price.set_ylim(0.97 * lo, 1.02 * hi)
+        # round limits: the axes (and their cached tick labels) move only when the data cross them
+        self.ax_price.set_ylim(*stable_limits(0.97 * lo, 1.02 * hi, steps=5))
         self.ax_kappa.set_xlim(0, t[-1])
-        self.ax_kappa.set_ylim(0, max(max(r.kappa_t.max() for r in runs) * 1.1, 0.01))
+        self.ax_kappa.set_ylim(0, nice_ceiling(max(max(r.kappa_t.max() for r in runs) * 1.1, 0.01)))
         top = 0.0
         for i, r in enumerate(runs):
             fundamental, total = _falls(r)
@@ -140,14 +143,19 @@ class DepthCascade(LessonApp):
             self.extra_bars[i].set_y(100 * fundamental)
             self.extra_bars[i].set_height(100 * extra)
             top = max(top, 100 * total)
-        self.ax_fall.set_ylim(0, max(top * 1.25, 5))
+        self.ax_fall.set_ylim(0, nice_ceiling(max(top * 1.25, 5)))
         sold = [r.measures.liquidated_usd / 1e6 for r in runs]
         for bar, text, s in zip(self.sold_bars, self.sold_text, sold):
             bar.set_height(s)
             text.set_position((bar.get_x() + bar.get_width() / 2, s))
             text.set_text(f"{s:,.0f}")
-        self.ax_sold.set_ylim(0, max(max(sold) * 1.2, 1))
+        self.ax_sold.set_ylim(0, nice_ceiling(max(max(sold) * 1.2, 1)))
         self.readout.value = _readout(runs)
+
+    def moving_artists(self):
+        # the legends (no frame) are drawn over the moving artists, as in a full draw
+        return [self.fund_line, *self.price_lines, *self.kappa_lines, *self.fund_bars, *self.extra_bars,
+                *self.sold_bars, *self.sold_text, *self.legends]
 
     def extra_widgets(self):
         return [self.readout]

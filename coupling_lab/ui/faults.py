@@ -14,7 +14,7 @@ from ..oracles import override, stale
 from ..scenarios import CrashScenario, GBMScenario
 from ..simulation import Config, simulate
 from ..venues import spike
-from ._common import MARKET_COLOR, platform_color, style_axes
+from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
 __all__ = ["FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison"]
@@ -154,9 +154,6 @@ class FaultComparison(LessonApp):
                 line.set_data(t, r.price_tk[:, k])
                 line.set_zorder(3 if r.world.platform_oracle[k] == 0 else 2)
             col["market"].set_data(t, r.market_t)
-            for shade in col["shades"]:
-                shade.set_x(t0)
-                shade.set_width(t1 - t0)
             flow = np.cumsum(r.notional_tk / 1e6, axis=1)
             for k, poly in enumerate(col["polys"]):
                 lower = flow[:, k - 1] if k else np.zeros(N_STEPS)
@@ -167,12 +164,24 @@ class FaultComparison(LessonApp):
             col["text"].set_text(f"sold: P1 {sold_k[0]:,.1f} M USD, P2-P5 {sold_k[1:].sum():,.1f} M USD\n"
                                  f"({extra:+,.1f} M USD vs the same run without the fault)\n"
                                  f"bad debt {r.measures.bad_debt / 1e6:,.2f} M USD")
+        if getattr(self, "_shaded", None) != (t0, t1):  # the fault window is part of the static layer
+            for col in self.cols:
+                for shade in col["shades"]:
+                    shade.set_x(t0)
+                    shade.set_width(t1 - t0)
+            self._shaded = (t0, t1)
+            if getattr(self, "layers", None) is not None:
+                self.layers.invalidate()
         ax = self.cols[0]["ax_p"]
         pad = 0.04 * (hi - lo) + 1.0
-        ax.set_ylim(lo - pad, hi + pad)
+        # round limits: the axes (and their cached tick labels) move only when the data cross them
+        ax.set_ylim(*stable_limits(lo - pad, hi + pad, steps=5))
         ax.set_xlim(FAULT_START - 30, min(N_STEPS, t1 + 60))
-        self.cols[0]["ax_q"].set_ylim(0, max(top * 1.5, 1.0))
+        self.cols[0]["ax_q"].set_ylim(0, nice_ceiling(max(top * 1.5, 1.0)))
         self.readout.value = _readout(runs)
+
+    def moving_artists(self):
+        return [a for col in self.cols for a in (*col["lines"], col["market"], *col["polys"], col["text"])]
 
     def extra_widgets(self):
         return [self.readout]
