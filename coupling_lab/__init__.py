@@ -1,9 +1,11 @@
 """coupling-lab: see margin engines liquidate together when they share price oracles.
 
-The model (``MODEL.md``): one collateral asset with a fundamental path, a
-market of finite depth, venues, push oracles and margin engines; platforms
-that read the same oracle liquidate at the same price points, their forced
-selling deepens the fall, and a fault in a shared oracle hits them all.
+The model (``MODEL.md``): collateral assets with fundamental paths, markets
+of finite depth, venues, push oracles (feeds run by providers) and margin
+engines; platforms that read the same oracle liquidate at the same price
+points, platforms that hold the same collateral sell into the same market,
+their forced selling deepens the fall, and a fault in a shared oracle hits
+them all.
 
 Examples
 --------
@@ -16,8 +18,10 @@ Examples
 True
 """
 from .accounts import Book, PopulationParams, draw_book
+from .engines import Fills, MarginEngine
+from .guards import ReadGuard
 from .forecast import Forecast, LiquidationMap, forecast, liquidation_map
-from .margin import PlatformParams, health, liquidation_price
+from .margin import PlatformParams, health, liquidate, liquidation_price
 from .market import MarketParams
 from .measures import (
     Measures,
@@ -25,28 +29,32 @@ from .measures import (
     fundamental_drawdown,
     liquidation_synchrony,
     peak_flow_share,
+    return_correlation,
     twin_dispersion,
 )
-from .oracles import OracleFault, OracleParams, override, publish, stale
-from .scenarios import CrashScenario, GBMScenario, JumpScenario, ReplayScenario
+from .oracles import (
+    FeedRule, OracleFault, OracleParams, override, override_provider, publish, stale, stale_provider,
+)
+from .scenarios import CrashScenario, FactorScenario, GBMScenario, JumpScenario, PathScenario, ReplayScenario
 from .simulation import Config, OracleRanges, Result, World, build, run, simulate
 from .sweep import load_sweep, save_sweep, summarize, sweep
-from .topology import Topology, shared_fraction, source_overlap
+from .topology import Topology, collateral_assets, shared_fraction, source_overlap
 from .venues import VenueFault, freeze, spike
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Book", "PopulationParams", "draw_book",
+    "Fills", "MarginEngine", "ReadGuard", "FeedRule",
     "Forecast", "LiquidationMap", "forecast", "liquidation_map",
-    "PlatformParams", "health", "liquidation_price",
+    "PlatformParams", "health", "liquidate", "liquidation_price",
     "MarketParams",
     "Measures", "excess_drawdown", "fundamental_drawdown", "liquidation_synchrony", "peak_flow_share",
-    "twin_dispersion",
-    "OracleFault", "OracleParams", "override", "publish", "stale",
-    "CrashScenario", "GBMScenario", "JumpScenario", "ReplayScenario",
+    "twin_dispersion", "return_correlation",
+    "OracleFault", "OracleParams", "override", "publish", "stale", "stale_provider", "override_provider",
+    "CrashScenario", "GBMScenario", "JumpScenario", "ReplayScenario", "FactorScenario", "PathScenario",
     "Config", "OracleRanges", "Result", "World", "build", "run", "simulate",
     "load_sweep", "save_sweep", "summarize", "sweep",
-    "Topology", "shared_fraction", "source_overlap",
+    "Topology", "shared_fraction", "source_overlap", "collateral_assets",
     "VenueFault", "freeze", "spike",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 # Named streams, so that adding a new random part never shifts the others:
 # the same seed keeps the same path, noise and books across versions and
 # across the sharing dial (common random numbers).
-STREAMS = ("path", "venue_noise", "books", "oracle_params")
+STREAMS = ("path", "venue_noise", "books", "oracle_params", "venue_noise_assets")
 
 
 def as_seed_sequence(seed):

@@ -1,7 +1,7 @@
 r"""Account books: explicit arrays or a seeded population (MODEL.md §4).
 
-Account :math:`i` holds :math:`c_i > 0` units of the collateral asset and
-:math:`d_i \ge 0` USD of debt. A population is drawn by health at the
+Account :math:`i` holds :math:`c_i > 0` units of **one** collateral asset
+:math:`a(i)` (asset 0 unless given, MODEL.md §8) and :math:`d_i \ge 0` USD of debt. A population is drawn by health at the
 initial price :math:`p_0`:
 
 .. math::
@@ -28,12 +28,15 @@ class Book:
 
     Parameters
     ----------
-    collateral : array, shape (n_accounts,), units of the asset, each > 0
+    collateral : array, shape (n_accounts,), units of the account's asset, each > 0
     debt : array, shape (n_accounts,), USD, each >= 0
+    asset : array of int, shape (n_accounts,), or None
+        The collateral asset of each account (MODEL.md §8); ``None``: all asset 0.
     """
 
     collateral: np.ndarray
     debt: np.ndarray
+    asset: np.ndarray | None = None
 
     def __post_init__(self):
         c = check_array("collateral", self.collateral, shape=(None,), interval=Interval(Real, 0, None, "neither"))
@@ -42,10 +45,29 @@ class Book:
         d.flags.writeable = False
         object.__setattr__(self, "collateral", c)
         object.__setattr__(self, "debt", d)
+        if self.asset is not None:
+            a = check_array("asset", self.asset, shape=(c.size,), interval=Interval(Integral, 0, None))
+            if a.size and not np.array_equal(a, np.round(a)):
+                i = int(np.argmax(a != np.round(a)))
+                raise ValueError(f"asset must hold asset indices (integers in [0, inf)); got {a[i]!r} at index {i}")
+            a = a.astype(np.int64)
+            a.flags.writeable = False
+            object.__setattr__(self, "asset", a)
 
     @property
     def n_accounts(self):
         return self.collateral.size
+
+    def asset_of_accounts(self):
+        """(n_accounts,) int: the collateral asset of every account."""
+        return np.zeros(self.n_accounts, dtype=np.int64) if self.asset is None else self.asset
+
+    @property
+    def assets(self):
+        """Sorted tuple of the assets the book holds."""
+        if self.asset is None:
+            return (0,) if self.n_accounts else ()
+        return tuple(int(a) for a in np.unique(self.asset))
 
     def __repr__(self):
         return f"Book(n_accounts={self.n_accounts}, collateral={self.collateral.sum():.4g} units, debt={self.debt.sum():.4g} USD)"
@@ -80,7 +102,7 @@ class PopulationParams(Validated):
     }
 
 
-def draw_book(rng, params, price0, lt):
+def draw_book(rng, params, price0, lt, asset=None):
     """Draw one platform's :class:`Book` at initial price ``price0`` (USD).
 
     Examples
@@ -93,4 +115,4 @@ def draw_book(rng, params, price0, lt):
     c = params.collateral_median * np.exp(params.collateral_sigma * rng.standard_normal(n))
     h = 1.0 + params.health_excess_median * np.exp(params.health_sigma * rng.standard_normal(n))
     d = c * price0 * lt / h
-    return Book(c, d)
+    return Book(c, d, None if asset is None else np.full(n, asset, dtype=np.int64))

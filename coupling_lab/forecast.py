@@ -58,7 +58,8 @@ import numpy as np
 
 from ._validation import Interval, check_array, check_scalar
 from .accounts import Book
-from .margin import PlatformParams
+from .margin import PlatformParams, liquidate
+from .market import MarketParams, next_kappa
 
 __all__ = ["LiquidationMap", "Forecast", "liquidation_map", "forecast", "first_round_sales"]
 
@@ -116,7 +117,12 @@ def first_round_sales(collateral, debt, price, params):
     >>> float(sold[0])
     787.5
     """
-    c, d = collateral, debt
+    liq, seized, repaid, _, _, _ = _round(collateral, debt, price, params)
+    return seized * price, seized, repaid, liq
+
+
+def _round(c, d, price, params):
+    """One round on whole books: ``(liquidated, seized, repaid, bad, collateral_after, debt_after)``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         pstar = np.where(d > 0, d / (c * params.lt), 0.0)
     liq = (d > 0) & (price < pstar)
@@ -127,13 +133,12 @@ def first_round_sales(collateral, debt, price, params):
         keep = idx[np.lexsort((idx, -pstar[idx]))[:cap]]
         liq = np.zeros_like(liq)
         liq[keep] = True
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(liq, c * price * params.lt / np.where(d > 0, d, 1.0), np.inf)
-    r = np.where(h < params.h_full, d, params.close_factor * d)
-    want = r * (1.0 + params.bonus) / price
-    seized = np.where(liq, np.minimum(c, want), 0.0)
-    repaid = np.where(liq, np.where(want >= c, c * price / (1.0 + params.bonus), r), 0.0)
-    return seized * price, seized, repaid, liq
+    seized, repaid, bad = np.zeros(c.size), np.zeros(c.size), np.zeros(c.size)
+    c_after, d_after = c.copy(), d.copy()
+    if liq.any():  # the engine's own rule (margin.liquidate) on the liquidated accounts
+        out = liquidate(c[liq], d[liq], price, params.lt, params.close_factor, params.bonus, params.h_full)
+        seized[liq], repaid[liq], bad[liq], c_after[liq], d_after[liq] = out
+    return liq, seized, repaid, bad, c_after, d_after
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +252,7 @@ class Forecast:
 def _cascade(books, platforms, price_f, depth, resilience, repeat, max_rounds):
     """Iterate (F) for the given platforms together. Returns (price_n, sold_nk, kappa, bad_k, converged)."""
     K = len(books)
+    market = MarketParams(depth=depth, resilience=resilience)
     coll = [b.collateral.copy() for b in books]
     debt = [b.debt.copy() for b in books]
     done = [np.zeros(b.n_accounts, bool) for b in books]
@@ -257,20 +263,17 @@ def _cascade(books, platforms, price_f, depth, resilience, repeat, max_rounds):
         row = np.zeros(K)
         for k, prm in enumerate(platforms):
             d = debt[k] if repeat else np.where(done[k], 0.0, debt[k])
-            sold, seized, repaid, liq = first_round_sales(coll[k], d, m, prm)
+            liq, seized, _, bad_i, coll[k], d_after = _round(coll[k], d, m, prm)
             if not liq.any():
                 continue
-            exhausted = liq & (seized >= coll[k])
-            left = debt[k] - repaid
-            bad[k] += np.where(exhausted & (left > 0), left, 0.0).sum()
-            coll[k] = np.where(exhausted, 0.0, coll[k] - seized)
-            debt[k] = np.where(liq, np.where(exhausted, 0.0, np.maximum(left, 0.0)), debt[k])
+            bad[k] += bad_i.sum()
+            debt[k] = np.where(liq, d_after, debt[k])
             done[k] |= liq
-            row[k] = sold.sum()
+            row[k] = (seized * m).sum()
         if row.sum() == 0.0:
             return np.array(prices), np.array(sold_rows).reshape(-1, K), peak, bad, True
         sold_rows.append(row)
-        kappa = (1.0 - resilience) * kappa + row.sum() / depth
+        kappa = next_kappa(kappa, row.sum(), market)  # the market's own impact rule
         peak = max(peak, kappa)
         m = price_f * np.exp(-kappa)
         prices.append(m)

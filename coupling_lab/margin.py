@@ -25,14 +25,14 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ._validation import Interval, Validated
+from ._validation import Interval, Validated, check_scalar
 
-__all__ = ["PlatformParams", "health", "liquidation_price", "Ledger"]
+__all__ = ["PlatformParams", "health", "liquidation_price", "liquidate", "Ledger", "LendingEngine"]
 
 
 @dataclass(frozen=True)
 class PlatformParams(Validated):
-    """One margin engine's rules.
+    """One lending margin engine's rules.
 
     Parameters
     ----------
@@ -46,7 +46,13 @@ class PlatformParams(Validated):
     h_full : float in [0, 1]
         Below this health the whole debt may be closed (Aave v3: 0.95, FACTS.md).
     keeper_capacity : int in [1, inf) or None
-        Most accounts liquidated per step; ``None`` is unlimited.
+        Most accounts liquidated per step, over all the platform's assets;
+        ``None`` is unlimited.
+    lt_by_asset, bonus_by_asset : tuple of float, one per asset, or None
+        ``LT_{k,a}`` and ``b_{k,a}`` per asset index ``a`` (MODEL.md §8), in
+        the same ranges as ``lt`` and ``bonus``; ``None`` uses ``lt`` and
+        ``bonus`` for every asset (Aave v3 on Ethereum: WETH 0.83, WBTC 0.78,
+        wstETH 0.81, FACTS-mechanisms.md).
     """
 
     lt: float = 0.8
@@ -54,7 +60,10 @@ class PlatformParams(Validated):
     bonus: float = 0.05
     h_full: float = 0.95
     keeper_capacity: int | None = None
+    lt_by_asset: tuple | None = None
+    bonus_by_asset: tuple | None = None
 
+    kind = "lending"
     _constraints = {
         "lt": Interval(Real, 0, 1, closed="right"),
         "close_factor": Interval(Real, 0, 1, closed="right"),
@@ -63,6 +72,37 @@ class PlatformParams(Validated):
         "keeper_capacity": Interval(Integral, 1, None),
     }
     _optional = ("keeper_capacity",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, base in (("lt_by_asset", "lt"), ("bonus_by_asset", "bonus")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
+                raise ValueError(f"{name} must be None or a non-empty sequence of numbers in "
+                                 f"{self._constraints[base]}, one per asset; got {value!r}")
+            object.__setattr__(self, name, tuple(check_scalar(f"{name}[{a}]", v, self._constraints[base])
+                                                 for a, v in enumerate(value)))
+
+    def lt_of(self, asset):
+        """``LT_{k,a}`` for asset index ``asset``."""
+        return self.lt if self.lt_by_asset is None else self.lt_by_asset[asset]
+
+    def bonus_of(self, asset):
+        """``b_{k,a}`` for asset index ``asset``."""
+        return self.bonus if self.bonus_by_asset is None else self.bonus_by_asset[asset]
+
+    def check_assets(self, n_assets, where="platform"):
+        """Raise if a per-asset tuple does not hold one value per asset."""
+        for name in ("lt_by_asset", "bonus_by_asset"):
+            v = getattr(self, name)
+            if v is not None and len(v) != n_assets:
+                raise ValueError(f"{where}.{name} must hold one value per asset (n_assets={n_assets}); got {len(v)}")
+
+    def make_engine(self, platform, book, assets):
+        """The margin engine of platform ``platform`` (see :mod:`coupling_lab.engines`)."""
+        return LendingEngine(platform, book, self, assets)
 
 
 def health(collateral, debt, price, lt):
@@ -121,8 +161,58 @@ def _sort_run(i, n):
     return i[o], n_sorted
 
 
+def liquidate(collateral, debt, price, lt, close_factor, bonus, h_full):
+    r"""The lending liquidation rule of MODEL.md §4, for accounts liquidatable at ``price``.
+
+    .. math::
+
+        h = \frac{c\,\pi\,LT}{d}, \quad
+        r = \begin{cases} d & h < h_{full} \\ f\,d & \text{otherwise} \end{cases}, \quad
+        s = \min\big(c, r(1+b)/\pi\big), \quad r' = s\,\pi/(1+b),
+
+    and a remainder of debt on exhausted collateral is bad debt. The one rule
+    of the lending engine: :class:`Ledger` (the simulation) and
+    :func:`coupling_lab.forecast.first_round_sales` (the forecast) both call it.
+
+    Parameters
+    ----------
+    collateral, debt : ndarray, shape (n,), units and USD, each account liquidatable (``d > 0``)
+    price : float, USD per unit, the price read (> 0)
+    lt, close_factor, bonus, h_full : float, or ndarray of shape (n,) for ``lt`` and ``bonus``
+
+    Returns
+    -------
+    (seized, repaid, bad_debt, collateral_left, debt_left) : ndarrays, shape (n,)
+
+    Examples
+    --------
+    >>> s, r, bad, c, d = liquidate(np.array([1.0]), np.array([1500.0]), 1800.0, 0.8, 0.5, 0.05, 0.95)
+    >>> float(s[0]), float(r[0]), float(d[0])
+    (0.4375, 750.0, 750.0)
+    """
+    c, d = collateral, debt
+    h = c * price * lt / d
+    r = np.where(h < h_full, d, close_factor * d)
+    if price > 0.0:
+        want = r * (1.0 + bonus) / price
+    else:  # the market price underflowed to 0 (impact far beyond the depth): all collateral goes, the rest is bad debt
+        want = np.full(c.size, np.inf)
+    exhausted = want >= c
+    if exhausted.any():  # collateral runs out: seize it all, the rest may be bad debt
+        seized = np.where(exhausted, c, want)
+        repaid = np.where(exhausted, c * price / (1.0 + bonus), r)
+        debt_left = d - repaid
+        bad = np.where(exhausted & (debt_left > 0), debt_left, 0.0)
+        debt_left = np.where(exhausted, 0.0, np.maximum(debt_left, 0.0))
+        coll_left = np.where(exhausted, 0.0, c - seized)
+    else:  # r <= d, so d - r >= 0; want < c, so c - want > 0
+        seized, repaid, bad = want, r, np.zeros(c.size)
+        debt_left, coll_left = d - r, c - want
+    return seized, repaid, bad, coll_left, debt_left
+
+
 class Ledger:
-    """A platform's balances, with open accounts kept ordered by liquidation price.
+    """Open accounts of one asset on one platform, kept ordered by liquidation price.
 
     Open accounts are ordered by key ``-p*`` (ascending, so the most
     liquidatable come first), ties by account index. Accounts never touched
@@ -133,20 +223,23 @@ class Ledger:
     the survivors, under their new ``p*``, back into the pool. A step costs
     O(log n) when nothing is liquidatable and O(log n + liquidations + pool)
     otherwise: no step scans the whole book.
+
+    The balances ``collateral`` and ``debt`` are the platform's arrays (all
+    its accounts); a ledger only ever touches the accounts ``accounts`` it
+    was given, so one platform's ledgers (one per asset) share the arrays.
     """
 
-    def __init__(self, book, params):
+    def __init__(self, collateral, debt, accounts, params, lt, bonus):
         self.params = params
-        self.lt = params.lt
+        self.lt, self.bonus = lt, bonus
         self.cap = params.keeper_capacity
-        self.collateral = book.collateral.copy()
-        self.debt = book.debt.copy()
-        open_ = self.debt > 0
-        if open_.all():  # the usual book: no gather needed
-            idx, negp = np.arange(self.debt.size), -liquidation_price(self.collateral, self.debt, self.lt)
+        self.collateral, self.debt = collateral, debt
+        accounts = np.asarray(accounts)
+        if accounts.size == debt.size and (debt > 0).all():  # the usual book: no gather needed
+            idx, negp = np.arange(debt.size), -liquidation_price(collateral, debt, lt)
         else:
-            idx = np.flatnonzero(open_)
-            negp = -liquidation_price(self.collateral[idx], self.debt[idx], self.lt)
+            idx = accounts[debt[accounts] > 0]
+            negp = -liquidation_price(collateral[idx], debt[idx], lt)
         self.main_idx, self.main_negp = _sort_run(idx, negp)
         self.head = 0
         self.pool_idx = np.empty(0, dtype=self.main_idx.dtype)
@@ -160,13 +253,13 @@ class Ledger:
             best = self.pool_negp[0]
         return 0.0 if best == np.inf else -float(best)
 
-    def _candidates(self, price):
+    def candidates(self, price, cap):
         """Accounts liquidatable at ``price`` in processing order, at most ``cap``.
 
         Returns ``(idx, take_main, take_pool)``: the accounts, and how many of
         them come from the head of ``main`` and of ``pool``.
         """
-        neg, head, cap = -price, self.head, self.cap
+        neg, head = -price, self.head
         n_main = max(int(self.main_negp.searchsorted(neg, side="left")) - head, 0)
         n_pool = int(self.pool_negp.searchsorted(neg, side="left"))
         if cap is not None:  # the first cap of the merge come from the first cap of each
@@ -182,34 +275,22 @@ class Ledger:
         take_pool = int(pos_pool.searchsorted(cap))
         return idx[:cap], cap - take_pool, take_pool
 
-    def liquidate(self, price):
-        """Run one liquidation round at oracle price ``price`` (USD).
+    def apply(self, price, idx, take_main, take_pool, keep=None):
+        """Liquidate accounts ``idx`` (taken from the candidates) at ``price``.
 
-        Returns
-        -------
-        (account, seized, repaid, bad_debt) : four arrays in processing order
-            or ``None`` when no account is liquidatable.
+        ``keep`` (optional, bool mask over ``idx``) marks candidates that were
+        taken but not liquidated this round (another asset's accounts came
+        first under the keeper capacity); they go back to the pool unchanged.
+        Returns ``(seized, repaid, bad)`` for the liquidated accounts.
         """
-        idx, take_main, take_pool = self._candidates(price)
-        if idx.size == 0:
-            return None
-        p = self.params
+        back = None
+        if keep is not None:
+            back, idx = idx[keep], idx[~keep]
         c = self.collateral[idx]
         d = self.debt[idx]
-        h = c * price * self.lt / d
-        r = np.where(h < p.h_full, d, p.close_factor * d)
-        want = r * (1.0 + p.bonus) / price
-        exhausted = want >= c
-        if exhausted.any():  # collateral runs out: seize it all, the rest may be bad debt
-            seized = np.where(exhausted, c, want)
-            repaid = np.where(exhausted, c * price / (1.0 + p.bonus), r)
-            debt_left = d - repaid
-            bad = np.where(exhausted & (debt_left > 0), debt_left, 0.0)
-            debt_left = np.where(exhausted, 0.0, np.maximum(debt_left, 0.0))
-            coll_left = np.where(exhausted, 0.0, c - seized)
-        else:  # r <= d, so d - r >= 0; want < c, so c - want > 0
-            seized, repaid, bad = want, r, np.zeros(idx.size)
-            debt_left, coll_left = d - r, c - want
+        p = self.params
+        seized, repaid, bad, coll_left, debt_left = liquidate(c, d, price, self.lt, p.close_factor, self.bonus,
+                                                              p.h_full)
         self.collateral[idx] = coll_left
         self.debt[idx] = debt_left
 
@@ -220,9 +301,123 @@ class Ledger:
             idx_alive, debt_left, coll_left = idx[alive], debt_left[alive], coll_left[alive]
         else:
             idx_alive = idx
+        if back is not None and back.size:
+            idx_alive = np.concatenate([idx_alive, back])
+            debt_left = np.concatenate([debt_left, self.debt[back]])
+            coll_left = np.concatenate([coll_left, self.collateral[back]])
         if idx_alive.size:
             si, sn = _sort_run(idx_alive, -(debt_left / (coll_left * self.lt)))
             pool_i, pool_n, _ = _merge_runs(pool_i, pool_n, si, sn)
         self.pool_idx, self.pool_negp = pool_i, pool_n
         self.next_pstar = self._next_pstar()
+        return seized, repaid, bad
+
+    def liquidate(self, price):
+        """Run one liquidation round at oracle price ``price`` (USD).
+
+        Returns
+        -------
+        (account, seized, repaid, bad_debt) : four arrays in processing order
+            or ``None`` when no account is liquidatable.
+        """
+        idx, take_main, take_pool = self.candidates(price, self.cap)
+        if idx.size == 0:
+            return None
+        seized, repaid, bad = self.apply(price, idx, take_main, take_pool)
         return idx, seized, repaid, bad
+
+
+class LendingEngine:
+    r"""A lending platform as a margin engine (the protocol of :mod:`coupling_lab.engines`).
+
+    One :class:`Ledger` per asset the platform accepts. With one asset a
+    round is the ledger's round (accounts by liquidation price, ties by
+    index: lowest health first at one price). With several, the candidates
+    of every asset form one queue, lowest health
+    :math:`h_i = c_i \pi_{a(i)} LT_{a(i)} / d_i` first, ties by account
+    index, under one keeper capacity (MODEL.md §8).
+
+    ``step(t, prices, market)`` takes the price read per asset slot and the
+    market price per asset, and returns ``None`` (nothing liquidatable) or a
+    :class:`~coupling_lab.engines.Fills`.
+    """
+
+    kind = "lending"
+
+    def __init__(self, platform, book, params, assets):
+        self.platform = platform
+        self.params = params
+        self.assets = tuple(assets)
+        self.collateral = book.collateral.copy()
+        self.debt = book.debt.copy()
+        asset_i = book.asset_of_accounts()
+        self.ledgers = []
+        for a in self.assets:
+            accounts = np.arange(book.n_accounts) if len(self.assets) == 1 else np.flatnonzero(asset_i == a)
+            self.ledgers.append(Ledger(self.collateral, self.debt, accounts, params, params.lt_of(a), params.bonus_of(a)))
+        self.next_pstar = [lg.next_pstar for lg in self.ledgers]
+        self.single = len(self.assets) == 1
+
+    def step(self, t, prices, market):
+        if self.single:
+            price = prices[0]
+            if price >= self.next_pstar[0]:  # no open account has p* above the price
+                return None
+            ledger = self.ledgers[0]
+            out = ledger.liquidate(price)
+            if out is None:
+                return None
+            self.next_pstar[0] = ledger.next_pstar
+            idx, seized, repaid, bad = out
+            a = self.assets[0]
+            usd = float(seized.sum()) * market[a]
+            return Fills(idx.size, usd, float(repaid.sum()), float(bad.sum()), ((a, usd),),
+                         (idx, a, seized, repaid, bad, price))
+        return self._step_several(prices, market)
+
+    def _step_several(self, prices, market):
+        cap = self.params.keeper_capacity
+        parts = []
+        for slot, (ledger, price) in enumerate(zip(self.ledgers, prices)):
+            if price < self.next_pstar[slot]:
+                idx, tm, tp = ledger.candidates(price, cap)
+                if idx.size:
+                    parts.append((slot, idx, tm, tp))
+        if not parts:
+            return None
+        # one queue over the assets: lowest health first, ties by account index
+        idx_all = np.concatenate([p[1] for p in parts])
+        slot_all = np.concatenate([np.full(p[1].size, p[0]) for p in parts])
+        price_s = np.array(prices, dtype=float)
+        lt_s = np.array([lg.lt for lg in self.ledgers])
+        health = self.collateral[idx_all] * price_s[slot_all] * lt_s[slot_all] / self.debt[idx_all]
+        order = np.lexsort((idx_all, health))
+        chosen = np.zeros(idx_all.size, dtype=bool)
+        chosen[order[:cap] if cap is not None else order] = True
+        out_seized = np.empty(idx_all.size)
+        out_repaid = np.empty(idx_all.size)
+        out_bad = np.empty(idx_all.size)
+        start = 0
+        flows = []
+        for slot, idx, tm, tp in parts:
+            sl = slice(start, start + idx.size)
+            start += idx.size
+            keep = ~chosen[sl]
+            ledger = self.ledgers[slot]
+            seized, repaid, bad = ledger.apply(prices[slot], idx, tm, tp, keep if keep.any() else None)
+            pos = np.flatnonzero(chosen[sl]) + sl.start
+            out_seized[pos], out_repaid[pos], out_bad[pos] = seized, repaid, bad
+            self.next_pstar[slot] = ledger.next_pstar
+            a = self.assets[slot]
+            flows.append((a, float(seized.sum()) * market[a]))
+        # the log in processing order
+        o = order[chosen[order]]
+        seized, repaid, bad = out_seized[o], out_repaid[o], out_bad[o]
+        asset_arr = np.array(self.assets)[slot_all[o]]
+        price_arr = price_s[slot_all[o]]
+        usd = sum(q for _, q in flows)
+        return Fills(o.size, usd, float(repaid.sum()), float(bad.sum()), tuple(flows),
+                     (idx_all[o], asset_arr, seized, repaid, bad, price_arr))
+
+
+from .engines import Fills  # noqa: E402  (engines imports nothing from here)

@@ -1,16 +1,21 @@
-r"""Market with finite depth (MODEL.md §1).
+r"""Markets with finite depth, one per asset (MODEL.md §1, §8).
 
-The market price is the fundamental price depressed by the impact of forced
-selling:
+The market price of asset :math:`a` is its fundamental price depressed by the
+impact of forced selling:
 
 .. math::
 
-    m_t = \exp(x_t - \kappa_t), \qquad
-    \kappa_{t+1} = (1 - \rho)\,\kappa_t + Q_t / D, \qquad \kappa_0 = 0,
+    m^a_t = \exp(x^a_t - \kappa^a_t), \qquad
+    \kappa^a_{t+1} = (1 - \rho_a)\,\kappa^a_t + Q^a_t / D_a, \qquad \kappa^a_0 = 0,
 
-with :math:`Q_t` the USD notional sold by liquidations during step :math:`t`,
-:math:`D` the depth (USD; selling ``0.01 * D`` moves the price about 1 %) and
-:math:`\rho` the per-step resilience.
+with :math:`Q^a_t` the **net** USD notional of asset :math:`a` forced onto the
+market during step :math:`t` (sales positive, forced buys negative, so
+:math:`\kappa` may go below 0 where buys dominate), :math:`D_a` the depth
+(USD; selling ``0.01 * D`` moves the price about 1 %) and :math:`\rho_a` the
+per-step resilience. Sales of one asset move only that asset.
+
+:func:`next_kappa` is the one impact rule: the step loop (:class:`Markets`)
+and the forecast both use it.
 """
 from __future__ import annotations
 
@@ -20,12 +25,12 @@ from numbers import Real
 
 from ._validation import Interval, Validated
 
-__all__ = ["MarketParams", "next_kappa"]
+__all__ = ["MarketParams", "Markets", "next_kappa", "market_price"]
 
 
 @dataclass(frozen=True)
 class MarketParams(Validated):
-    """Depth and resilience of the one market.
+    """Depth and resilience of one asset's market.
 
     Parameters
     ----------
@@ -63,3 +68,37 @@ def next_kappa(kappa, sold_usd, params):
 def market_price(x, kappa):
     r""":math:`m_t = \exp(x_t - \kappa_t)` for scalars."""
     return math.exp(x - kappa)
+
+
+class Markets:
+    """The impact state of every asset while a run goes (Python floats).
+
+    ``prices(t)`` gives :math:`m^a_t` for every asset (step 1 of the order of
+    work); ``absorb(flow_a)`` applies the step's net forced flows (step 5).
+    The state ``kappa`` is in force at the step being priced.
+    """
+
+    def __init__(self, params_a, ex_ta_rows):
+        self.params = tuple(params_a)
+        self.kappa = [0.0] * len(self.params)
+        self._ex = ex_ta_rows          # exp(x^a_t), one list of A floats per step
+        self.kappa_rows = []
+        self.market_rows = []
+
+    def prices(self, t):
+        """``(m^a_t, exp(-kappa^a_t))`` for every asset, as two lists."""
+        kappa = self.kappa
+        scale = [math.exp(-k) for k in kappa]
+        self.kappa_rows.append(kappa.copy())
+        m = [e * s for e, s in zip(self._ex[t], scale)]
+        if min(kappa) < 0.0:  # forced buys: the price can run away upwards
+            for a, v in enumerate(m):
+                if math.isinf(v):
+                    raise ValueError(f"market price of asset {a} must stay finite; it overflowed at step {t} "
+                                     f"(kappa {kappa[a]!r}: forced buying far beyond the depth)")
+        self.market_rows.append(m)
+        return m, scale
+
+    def absorb(self, flow_a):
+        """Apply the step's net forced flow (USD, one float per asset)."""
+        self.kappa = [next_kappa(k, q, p) for k, q, p in zip(self.kappa, flow_a, self.params)]

@@ -18,6 +18,7 @@ __all__ = [
     "peak_flow_share",
     "excess_drawdown",
     "fundamental_drawdown",
+    "return_correlation",
     "Measures",
 ]
 
@@ -134,6 +135,40 @@ def fundamental_drawdown(x_t):
     return float(np.max(np.maximum.accumulate(x) - x)) if x.size else 0.0
 
 
+def return_correlation(x_ta):
+    r"""Pearson correlation of the assets' per-step log returns :math:`x^a_{t+1} - x^a_t`.
+
+    Parameters
+    ----------
+    x_ta : array, shape (n_steps, n_assets), log USD
+
+    Returns
+    -------
+    ndarray, shape (n_assets, n_assets): 1 on the diagonal; 0 where an asset's
+    returns do not vary (a flat path has no defined correlation: reported as
+    0, not NaN).
+
+    Examples
+    --------
+    >>> x = np.log([[100.0, 50.0], [110.0, 55.0], [99.0, 49.5]])
+    >>> return_correlation(x).round(6).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    x = check_array("x_ta", x_ta, shape=(None, None))
+    A = x.shape[1]
+    r = np.diff(x, axis=0)
+    out = np.eye(A)
+    if r.shape[0] < 2:
+        return out
+    sd = r.std(axis=0)
+    live = np.flatnonzero(sd > 0)
+    if live.size >= 2:
+        c = np.corrcoef(r[:, live], rowvar=False)
+        out[np.ix_(live, live)] = np.clip(c, -1.0, 1.0)
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
 @dataclass(frozen=True)
 class Measures:
     """The measures of one run (MODEL.md §7).
@@ -150,6 +185,12 @@ class Measures:
     bad_debt : float, USD, all platforms
     bad_debt_k : tuple of float, USD per platform
     liquidated_usd : float, USD of collateral sold by liquidations
+    excess_drawdown_a : tuple of float, log units, ``max_t kappa^a_t`` per asset (MODEL.md §11)
+    fundamental_drawdown_a : tuple of float, log units, per asset
+    peak_flow_share_a : tuple of float in [0, 1], per asset, on the absolute net forced flow
+
+    ``excess_drawdown`` and ``fundamental_drawdown`` are asset 0's (the common
+    asset), ``peak_flow_share`` and ``synchrony`` are over all platforms.
     """
 
     synchrony: float
@@ -161,6 +202,9 @@ class Measures:
     bad_debt: float
     liquidated_usd: float
     bad_debt_k: tuple = field(repr=False)
+    excess_drawdown_a: tuple = field(default=(), repr=False)
+    fundamental_drawdown_a: tuple = field(default=(), repr=False)
+    peak_flow_share_a: tuple = field(default=(), repr=False)
 
     def as_dict(self):
         """The scalar measures as a flat dict (for tables and sweeps)."""

@@ -20,6 +20,18 @@ keeps its last price; step 0 always publishes, a feed has a first price);
 ``override`` multiplies the price platforms read by ``factor`` (a bad or
 manipulated report) while the feed's own state continues on honest data, so
 the report snaps back when the window ends.
+
+With several assets (MODEL.md §8) each oracle is a *feed* of one asset, and
+an oracle *provider* runs one feed per asset with common ``theta``, ``H``,
+``L``. A provider is one fault domain: :func:`stale_provider` and
+:func:`override_provider` hit every feed of the provider at once, whatever
+asset it quotes.
+
+**Feed-side rules** (the hook for MODEL.md §9's answer bounds) are objects
+with ``bind(feed, world) -> accept`` where ``accept(t, candidate) -> bool``.
+They are asked only at steps ``t > 0`` where the feed would publish; a
+rejected candidate is not published (the clock keeps running, as under a
+stale fault), and every platform reading the feed sees that.
 """
 from __future__ import annotations
 
@@ -30,7 +42,8 @@ import numpy as np
 
 from ._validation import Interval, Validated, check_array, check_index
 
-__all__ = ["OracleParams", "OracleFault", "stale", "override", "publish"]
+__all__ = ["OracleParams", "OracleFault", "stale", "override", "stale_provider", "override_provider",
+           "publish", "FeedRule"]
 
 
 @dataclass(frozen=True)
@@ -75,13 +88,18 @@ class OracleParams(Validated):
 
 @dataclass(frozen=True)
 class OracleFault(Validated):
-    """An oracle fault on steps ``t0 <= t < t1``: kind ``"stale"`` or ``"override"``."""
+    """An oracle fault on steps ``t0 <= t < t1``: kind ``"stale"`` or ``"override"``.
+
+    ``scope="feed"`` (default): ``oracle`` is a feed index. ``scope="provider"``:
+    ``oracle`` is a provider index and the fault hits every feed it runs.
+    """
 
     kind: str
     oracle: int
     t0: int
     t1: int
     factor: float = 1.0
+    scope: str = "feed"
 
     _constraints = {
         "oracle": Interval(Integral, 0, None),
@@ -93,14 +111,26 @@ class OracleFault(Validated):
     def __post_init__(self):
         if self.kind not in ("stale", "override"):
             raise ValueError(f"oracle fault kind must be 'stale' or 'override'; got {self.kind!r}")
+        if self.scope not in ("feed", "provider"):
+            raise ValueError(f"oracle fault scope must be 'feed' or 'provider'; got {self.scope!r}")
         super().__post_init__()
         if self.t1 <= self.t0:
             raise ValueError(f"fault window must have t0 < t1; got t0={self.t0}, t1={self.t1}")
 
-    def check_against(self, n_steps, n_oracles):
-        check_index("oracle fault oracle", self.oracle, n_oracles, "oracle index")
+    def check_against(self, n_steps, n_oracles, n_providers=None):
+        if self.scope == "provider":
+            n = n_oracles if n_providers is None else n_providers
+            check_index("oracle fault provider", self.oracle, n, "provider index")
+        else:
+            check_index("oracle fault oracle", self.oracle, n_oracles, "oracle index")
         if self.t1 > n_steps:
             raise ValueError(f"oracle fault window must lie in [0, {n_steps}]; got t0={self.t0}, t1={self.t1}")
+
+    def feeds(self, oracle_provider):
+        """The feed indices this fault hits, given each feed's provider."""
+        if self.scope == "feed":
+            return (self.oracle,)
+        return tuple(j for j, p in enumerate(oracle_provider) if p == self.oracle)
 
 
 def stale(oracle, t0, t1):
@@ -111,6 +141,30 @@ def stale(oracle, t0, t1):
 def override(oracle, t0, t1, factor):
     """Platforms reading ``oracle`` see ``factor`` times its price on ``t0 <= t < t1``."""
     return OracleFault("override", oracle, t0, t1, factor)
+
+
+def stale_provider(provider, t0, t1):
+    """Every feed of oracle provider ``provider`` publishes nothing on ``t0 <= t < t1`` (an outage)."""
+    return OracleFault("stale", provider, t0, t1, scope="provider")
+
+
+def override_provider(provider, t0, t1, factor):
+    """Every feed of ``provider`` reports ``factor`` times its price on ``t0 <= t < t1`` (a bad shared source)."""
+    return OracleFault("override", provider, t0, t1, factor, scope="provider")
+
+
+class FeedRule:
+    """A feed-side rule: decides whether a feed may publish a candidate (MODEL.md §9).
+
+    Subclasses implement :meth:`bind`; the engine asks the returned
+    ``accept(t, candidate)`` only at steps ``t > 0`` where the feed would
+    publish (deviation or heartbeat, no stale fault). Off by default: a world
+    with no rules runs the plain publication rule of §3.
+    """
+
+    def bind(self, feed, world):
+        """Return ``accept(t, candidate) -> bool`` for feed index ``feed`` of ``world``."""
+        raise NotImplementedError
 
 
 class Publisher:
@@ -124,7 +178,7 @@ class Publisher:
     calls on arrays of length ``J`` would.
     """
 
-    def __init__(self, oracles, n_steps, faults=()):
+    def __init__(self, oracles, n_steps, faults=(), rules=None, oracle_provider=None):
         J = len(oracles)
         self.n_oracles, self.n_steps = J, n_steps
         self.theta = [float(o.theta) for o in oracles]
@@ -136,11 +190,13 @@ class Publisher:
         self._raw_rows, self._price_rows = [], []
         stale_tj = np.zeros((n_steps, J), dtype=bool)
         override_tj = np.ones((n_steps, J))
+        provider = tuple(range(J)) if oracle_provider is None else tuple(oracle_provider)
         for f in faults:
-            if f.kind == "stale":
-                stale_tj[f.t0:f.t1, f.oracle] = True
-            else:
-                override_tj[f.t0:f.t1, f.oracle] *= f.factor
+            for j in f.feeds(provider):
+                if f.kind == "stale":
+                    stale_tj[f.t0:f.t1, j] = True
+                else:
+                    override_tj[f.t0:f.t1, j] *= f.factor
         # per step: None (no fault active) or one flag / factor per oracle
         self._stale = [None] * n_steps
         for t in np.flatnonzero(stale_tj.any(axis=1)):
@@ -148,8 +204,16 @@ class Publisher:
         self._override = [None] * n_steps
         for t in np.flatnonzero((override_tj != 1.0).any(axis=1)):
             self._override[t] = override_tj[t].tolist()
+        # feed-side rules: None, or per feed a list of accept(t, candidate) callables
+        self._accept = None
+        if rules is not None and any(rules):
+            self._accept = [list(r) for r in rules]
 
     def step(self, t, raw_j):
+        """Record ``r_t`` (``J`` floats) and return ``pi_t`` as platforms read it (a list)."""
+        return self.publish_step(t, raw_j)
+
+    def publish_step(self, t, raw_j):
         """Record ``r_t`` (``J`` floats) and return ``pi_t`` as platforms read it (a list)."""
         raw = raw_j if type(raw_j) is list else [float(v) for v in raw_j]
         rows, pub = self._raw_rows, self.pub
@@ -158,13 +222,15 @@ class Publisher:
             pub[:] = raw  # latency reaches back to r_0 at t = 0
             self.last = [0] * self.n_oracles
         else:
-            last, stale = self.last, self._stale[t]
+            last, stale, accept = self.last, self._stale[t], self._accept
             for j, theta, hb, lat in self._rule:
                 cand = raw[j] if lat == 0 else rows[t - lat if t > lat else 0][j]
                 # a published 0 (market price underflowed under extreme impact): any positive
                 # candidate deviates, as numpy's inf would say; 0 over 0 does not
                 dev = abs(cand / pub[j] - 1.0) > theta if pub[j] else cand != 0.0
                 if (dev or t - last[j] >= hb) and not (stale and stale[j]):
+                    if accept is not None and not all(ok(t, cand) for ok in accept[j]):
+                        continue
                     pub[j] = cand
                     last[j] = t
         factors = self._override[t]

@@ -25,7 +25,8 @@ from coupling_lab import (
     simulate,
 )
 
-EVENT_COLUMNS = ["t", "platform", "account", "seized_units", "repaid_usd", "bad_debt_usd", "oracle_price"]
+# the event log gained the asset of each liquidation (MODEL.md §8); the v1 fields keep their order
+EVENT_COLUMNS = ["t", "platform", "account", "asset", "seized_units", "repaid_usd", "bad_debt_usd", "oracle_price"]
 
 
 # --- conservation and the event log on a hand case ----------------------------
