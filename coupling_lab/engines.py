@@ -54,6 +54,12 @@ class MarginEngine(Protocol):
 
     kind: str
     assets: tuple
+    #: One float per asset slot: while every price read is at or above it, the
+    #: engine has nothing to do this step and the loop may skip the call
+    #: (lending: the highest liquidation price of the open accounts). An engine
+    #: that acts every step (variation margin) keeps it at ``inf``. The loop
+    #: reads the list in place, so the engine updates it, never rebinds it.
+    idle_above: list
 
     def step(self, t: int, prices: list, market: list) -> Fills | None:
         """One liquidation round at step ``t``; ``None`` when nothing happened."""

@@ -64,6 +64,10 @@ class _Venues:
 
     def observe(self, t, scale_a):
         """Raw observations ``r^j_t`` (a list) given ``exp(-kappa^a_t)`` per asset."""
+        if not self.frozen_t[t] and self.one_asset:  # the common case: one scale for every feed
+            s0 = scale_a[0]
+            self._last_scale = scale_a
+            return [u * s0 for u in self.unit_raw_rows[t]]
         if self.frozen_t[t]:
             scale_v = np.array(scale_a)[self.venue_asset]
             prev = self.held_rows.get(t - 1)
@@ -104,21 +108,29 @@ def run(world):
     engines = [p.make_engine(k, b, world.assets_of(k)) for k, (p, b) in enumerate(zip(world.platforms, world.books))]
     record = Recorder(T, K, A, readers)
     plain = [r.feeds_read[0] if r.single and not r.guarded else None for r in readers]
+    idle = [e.idle_above for e in engines]
 
+    prices_at, observe, publish, absorb = markets.prices, venues.observe, feeds.publish_step, markets.absorb
     for t in range(T):
-        market_a, scale_a = markets.prices(t)                       # 1. markets
-        price_j = feeds.publish_step(t, venues.observe(t, scale_a))  # 2-3. venues, feeds
+        market_a, scale_a = prices_at(t)                            # 1. markets
+        price_j = publish(t, observe(t, scale_a))                   # 2-3. venues, feeds
         flow_a = [0.0] * A
         for k in range(K):
             j = plain[k]
-            prices = [price_j[j]] if j is not None else record.read(t, k, readers[k].read(t, price_j, feeds))  # 4
+            if j is not None:                                        # 4. reads (no guard: the feed itself)
+                price = price_j[j]
+                if price >= idle[k][0]:
+                    continue
+                prices = [price]
+            else:
+                prices = record.read(t, k, readers[k].read(t, price_j, feeds))
             fills = engines[k].step(t, prices, market_a)             # 5. margin engines
             if fills is None:
                 continue
             record.fills(t, k, fills)
             for a, q in fills.flows:                                 # 6. flows
                 flow_a[a] += q
-        markets.absorb(flow_a)                                      # 7. impact
+        absorb(flow_a)                                              # 7. impact
 
     kappa_ta = np.array(markets.kappa_rows).reshape(T, A)
     market_ta = np.array(markets.market_rows).reshape(T, A)

@@ -355,7 +355,7 @@ class LendingEngine:
         for a in self.assets:
             accounts = np.arange(book.n_accounts) if len(self.assets) == 1 else np.flatnonzero(asset_i == a)
             self.ledgers.append(Ledger(self.collateral, self.debt, accounts, params, params.lt_of(a), params.bonus_of(a)))
-        self.next_pstar = [lg.next_pstar for lg in self.ledgers]
+        self.next_pstar = self.idle_above = [lg.next_pstar for lg in self.ledgers]
         self.single = len(self.assets) == 1
 
     def step(self, t, prices, market):

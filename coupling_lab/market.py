@@ -73,23 +73,33 @@ def market_price(x, kappa):
 class Markets:
     """The impact state of every asset while a run goes (Python floats).
 
-    ``prices(t)`` gives :math:`m^a_t` for every asset (step 1 of the order of
-    work); ``absorb(flow_a)`` applies the step's net forced flows (step 5).
-    The state ``kappa`` is in force at the step being priced.
+    ``prices(t)`` gives :math:`m^a_t` and :math:`e^{-\kappa^a_t}` for every
+    asset (step 1 of the order of work); ``absorb(flow_a)`` applies the
+    step's net forced flows with :func:`next_kappa`'s rule (step 7). The
+    state ``kappa`` is the one in force at the step being priced.
     """
 
     def __init__(self, params_a, ex_ta_rows):
         self.params = tuple(params_a)
         self.kappa = [0.0] * len(self.params)
         self._ex = ex_ta_rows          # exp(x^a_t), one list of A floats per step
+        self._ex0 = [row[0] for row in ex_ta_rows] if len(self.params) == 1 else None
+        # next_kappa's (1 - rho) and D, looked up once: the same floats, without a call per step
+        self._keep = [1.0 - p.resilience for p in self.params]
+        self._depth = [p.depth for p in self.params]
         self.kappa_rows = []
         self.market_rows = []
 
     def prices(self, t):
         """``(m^a_t, exp(-kappa^a_t))`` for every asset, as two lists."""
         kappa = self.kappa
+        self.kappa_rows.append(kappa)
+        if len(kappa) == 1:
+            s = math.exp(-kappa[0])
+            m = [self._ex0[t] * s]
+            self.market_rows.append(m)
+            return m, [s]
         scale = [math.exp(-k) for k in kappa]
-        self.kappa_rows.append(kappa.copy())
         m = [e * s for e, s in zip(self._ex[t], scale)]
         if min(kappa) < 0.0:  # forced buys: the price can run away upwards
             for a, v in enumerate(m):
@@ -100,5 +110,8 @@ class Markets:
         return m, scale
 
     def absorb(self, flow_a):
-        """Apply the step's net forced flow (USD, one float per asset)."""
-        self.kappa = [next_kappa(k, q, p) for k, q, p in zip(self.kappa, flow_a, self.params)]
+        """Apply the step's net forced flow (USD, one float per asset): a new ``kappa`` list."""
+        if len(flow_a) == 1:
+            self.kappa = [self._keep[0] * self.kappa[0] + flow_a[0] / self._depth[0]]
+        else:
+            self.kappa = [keep * k + q / d for k, q, keep, d in zip(self.kappa, flow_a, self._keep, self._depth)]

@@ -123,6 +123,14 @@ def peak_flow_share(notional_tk, window=10):
     return float(min(flows.max() / total, 1.0))
 
 
+def peak_flow_share_by_column(flow_ta, window):
+    """:func:`peak_flow_share` of each column of ``flow_ta`` on its own (a tuple; no input check)."""
+    total = flow_ta.sum(axis=0)
+    flows = _moving_sum(flow_ta, min(window, max(flow_ta.shape[0], 1)))
+    peak = flows.max(axis=0) if flows.shape[0] else np.zeros(flow_ta.shape[1])
+    return tuple(float(min(p / s, 1.0)) if s > 0 else 0.0 for p, s in zip(peak.tolist(), total.tolist()))
+
+
 def excess_drawdown(kappa_t):
     r"""Extra log drop caused by forced selling: :math:`\max_t \kappa_t`."""
     k = check_array("kappa_t", kappa_t, shape=(None,))

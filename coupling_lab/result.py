@@ -55,9 +55,12 @@ class _EventPieces:
     def __init__(self):
         self.t, self.platform = [], []
         self.account, self.asset, self.seized, self.repaid, self.bad, self.price = [], [], [], [], [], []
+        self.per_event = False  # some round gave an asset and price per event (a platform with several assets)
 
     def add(self, t, k, piece, has_bad):
         idx, asset, seized, repaid, bad, price = piece
+        if not self.per_event and isinstance(asset, np.ndarray):
+            self.per_event = True
         self.t.append(t)
         self.platform.append(k)
         self.account.append(idx)
@@ -78,7 +81,7 @@ class _EventPieces:
 
         def per_round(pieces, dtype):
             # a scalar per round (one asset, one price) or an array per event
-            if all(np.ndim(p) == 0 for p in pieces):
+            if not self.per_event:
                 out = np.repeat(np.array(pieces, dtype=dtype), sizes)
             else:
                 out = np.concatenate([np.full(s, p, dtype=dtype) if np.ndim(p) == 0 else np.asarray(p, dtype)
@@ -183,21 +186,21 @@ class Result:
         thresholds = np.array([w.probe[1] / (w.probe[0] * lt) for lt in lt_k])
         disp, count = _m.twin_dispersion(self.price_tk, thresholds)
         bad_k = self.bad_debt_tk.sum(axis=0)
-        A = self.kappa_ta.shape[1]
-        flow_abs = np.abs(self.flow_ta)
+        excess_a = self.kappa_ta.max(axis=0).tolist()
+        fundamental_a = (np.maximum.accumulate(self.x_ta, axis=0) - self.x_ta).max(axis=0).tolist()
         self.measures = _m.Measures(
             synchrony=_m.liquidation_synchrony(self.notional_tk, w.sync_window),
             twin_dispersion=disp,
             twin_count=count,
             peak_flow_share=_m.peak_flow_share(self.notional_tk, w.flow_window),
-            excess_drawdown=_m.excess_drawdown(self.kappa_ta[:, 0]),
-            fundamental_drawdown=_m.fundamental_drawdown(self.x_ta[:, 0]),
+            excess_drawdown=excess_a[0],
+            fundamental_drawdown=fundamental_a[0],
             bad_debt=float(bad_k.sum()),
             liquidated_usd=float(self.notional_tk.sum()),
             bad_debt_k=tuple(float(b) for b in bad_k),
-            excess_drawdown_a=tuple(_m.excess_drawdown(self.kappa_ta[:, a]) for a in range(A)),
-            fundamental_drawdown_a=tuple(_m.fundamental_drawdown(self.x_ta[:, a]) for a in range(A)),
-            peak_flow_share_a=tuple(_m.peak_flow_share(flow_abs[:, [a]], w.flow_window) for a in range(A)),
+            excess_drawdown_a=tuple(excess_a),
+            fundamental_drawdown_a=tuple(fundamental_a),
+            peak_flow_share_a=_m.peak_flow_share_by_column(np.abs(self.flow_ta), w.flow_window),
         )
 
     # --- v1 names: asset 0 -------------------------------------------------

@@ -9,12 +9,17 @@ README = (ROOT / "README.md").read_text()
 def test_readme_python_examples_run():
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert blocks, "README has no python example"
+    namespace = {}
     for code in blocks:
-        namespace = {}
         exec(compile(code, "README.md", "exec"), namespace)
     together = namespace["together"]
     assert together.measures.twin_dispersion == 0.0
     assert len(namespace["frame"]) == together.events["t"].size > 0
+    # the two-channel example: one market is deeper hit than own markets; the hand-made world has two assets
+    assert namespace["one_market"].measures.excess_drawdown_a[0] > max(namespace["own_markets"].measures.excess_drawdown_a)
+    two = namespace["two"]
+    assert two.market_ta.shape == (500, 2) and set(two.events["asset"].tolist()) == {0, 1}
+    assert set(namespace["tidy"]["kind"]) == {"asset", "feed", "read", "platform"}
 
 
 def test_ci_runs_the_readme_test_command():
