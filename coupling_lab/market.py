@@ -71,7 +71,7 @@ def market_price(x, kappa):
 
 
 class Markets:
-    """The impact state of every asset while a run goes (Python floats).
+    r"""The impact state of every asset while a run goes (Python floats).
 
     ``prices(t)`` gives :math:`m^a_t` and :math:`e^{-\kappa^a_t}` for every
     asset (step 1 of the order of work); ``absorb(flow_a)`` applies the
