@@ -13,10 +13,18 @@ engine sells moves the market from step ``t + 1``.
 
 An engine's parameters (a frozen dataclass such as
 :class:`~coupling_lab.margin.PlatformParams`) make it:
-``params.make_engine(platform, book, assets) -> engine``; ``params.kind``
+``params.make_engine(platform, book, assets, world) -> engine``; ``params.kind``
 names the kind ("lending"; a derivatives venue is another kind, added as a
 module of its own). Each kind has **one** liquidation rule, used by the
 simulation and by the forecast alike.
+
+The event log: ``Fills.events`` of a lending engine is the compact tuple
+documented on :class:`Fills` (it becomes ``Result.events``); any other kind
+returns a dict of equal-length arrays (or scalars) of its own fields, which
+the run collects, with ``t`` and ``platform`` columns in front, into
+``Result.events_by_kind[kind]``. At the end of a run ``engine.finish()``
+returns a dict of the kind's own outputs (series, balances), kept in
+``Result.engine_outputs[k]``.
 """
 from __future__ import annotations
 
@@ -36,9 +44,12 @@ class Fills(NamedTuple):
     bad_debt_usd : float, USD written off
     flows : tuple of (asset, USD), the **signed** net forced flow into each
         asset's market (sales positive, forced buys negative)
-    events : tuple, the engine kind's own event piece, in processing order
-        (lending: ``(account, asset, seized_units, repaid_usd, bad_debt_usd,
-        oracle_price)``, arrays or scalars)
+    events : the engine kind's own event piece, in processing order
+        (lending: a tuple ``(account, asset, seized_units, repaid_usd,
+        bad_debt_usd, oracle_price)``, arrays or scalars; other kinds: a dict
+        of arrays), or None when nothing was liquidated
+    waiting : int, accounts (or positions) liquidatable this step but not
+        liquidated (keeper capacity, a rate limit, a pause or an outage)
     """
 
     count: int
@@ -46,7 +57,8 @@ class Fills(NamedTuple):
     repaid_usd: float
     bad_debt_usd: float
     flows: tuple
-    events: tuple
+    events: object
+    waiting: int = 0
 
 
 class MarginEngine(Protocol):
@@ -63,3 +75,6 @@ class MarginEngine(Protocol):
 
     def step(self, t: int, prices: list, market: list) -> Fills | None:
         """One liquidation round at step ``t``; ``None`` when nothing happened."""
+
+    def finish(self) -> dict:
+        """The kind's own outputs at the end of a run (may be empty)."""

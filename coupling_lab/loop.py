@@ -105,7 +105,7 @@ def run(world):
     feeds = Publisher(world.oracles, T, world.oracle_faults, rules, world.provider_of_feed)
     guards = world.read_guards or ((),) * K
     readers = [Reader(k, world.assets_of(k), world.feeds_of(k), guards[k], world) for k in range(K)]
-    engines = [p.make_engine(k, b, world.assets_of(k)) for k, (p, b) in enumerate(zip(world.platforms, world.books))]
+    engines = [p.make_engine(k, b, world.assets_of(k), world) for k, (p, b) in enumerate(zip(world.platforms, world.books))]
     record = Recorder(T, K, A, readers)
     plain = [r.feeds_read[0] if r.single and not r.guarded else None for r in readers]
     idle = [e.idle_above for e in engines]

@@ -53,6 +53,10 @@ class PlatformParams(Validated):
         the same ranges as ``lt`` and ``bonus``; ``None`` uses ``lt`` and
         ``bonus`` for every asset (Aave v3 on Ethereum: WETH 0.83, WBTC 0.78,
         wstETH 0.81, FACTS-mechanisms.md).
+    rate_limit : RateLimit or None
+        Most debt repaid per rolling window (MODEL.md §9; off by default).
+    breaker : CircuitBreaker or None
+        Pause liquidations after a fast fall of the price read (off by default).
     """
 
     lt: float = 0.8
@@ -62,6 +66,8 @@ class PlatformParams(Validated):
     keeper_capacity: int | None = None
     lt_by_asset: tuple | None = None
     bonus_by_asset: tuple | None = None
+    rate_limit: object = None
+    breaker: object = None
 
     kind = "lending"
     _constraints = {
@@ -75,6 +81,12 @@ class PlatformParams(Validated):
 
     def __post_init__(self):
         super().__post_init__()
+        from .protections.throttle import CircuitBreaker, RateLimit
+
+        for name, kind in (("rate_limit", RateLimit), ("breaker", CircuitBreaker)):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or None; got {type(v).__name__}")
         for name, base in (("lt_by_asset", "lt"), ("bonus_by_asset", "bonus")):
             value = getattr(self, name)
             if value is None:
@@ -100,7 +112,7 @@ class PlatformParams(Validated):
             if v is not None and len(v) != n_assets:
                 raise ValueError(f"{where}.{name} must hold one value per asset (n_assets={n_assets}); got {len(v)}")
 
-    def make_engine(self, platform, book, assets):
+    def make_engine(self, platform, book, assets, world=None):
         """The margin engine of platform ``platform`` (see :mod:`coupling_lab.engines`)."""
         return LendingEngine(platform, book, self, assets)
 
@@ -374,6 +386,9 @@ class LendingEngine:
             return Fills(idx.size, usd, float(repaid.sum()), float(bad.sum()), ((a, usd),),
                          (idx, a, seized, repaid, bad, price))
         return self._step_several(prices, market)
+
+    def finish(self):
+        return {}
 
     def _step_several(self, prices, market):
         cap = self.params.keeper_capacity

@@ -24,8 +24,9 @@ class Recorder:
         self.count_tk = np.zeros((T, K), dtype=np.int64)
         self.notional_tk, self.repaid_tk, self.bad_tk = np.zeros((T, K)), np.zeros((T, K)), np.zeros((T, K))
         self.flow_ta = np.zeros((T, A))
+        self.waiting_tk = np.zeros((T, K), dtype=np.int64)
         self.log = _EventPieces()
-        self.guarded = [r.guarded or not r.single for r in readers]
+        self.other_logs = {}
         self.reads = {k: np.zeros((T, len(r.feeds_read))) for k, r in enumerate(readers) if r.guarded}
 
     def read(self, t, k, values):
@@ -39,9 +40,33 @@ class Recorder:
         self.notional_tk[t, k] = f.notional_usd
         self.repaid_tk[t, k] = f.repaid_usd
         self.bad_tk[t, k] = f.bad_debt_usd
+        self.waiting_tk[t, k] = f.waiting
         for a, q in f.flows:
             self.flow_ta[t, a] += q
-        self.log.add(t, k, f.events, f.bad_debt_usd > 0)
+        if f.events is None:
+            return
+        if type(f.events) is tuple:
+            self.log.add(t, k, f.events, f.bad_debt_usd > 0)
+        else:
+            self.other_logs.setdefault(kind_of(f), []).append((t, k, f.events))
+
+    def other_events(self):
+        """``{kind: {field: array}}`` for engine kinds other than lending, ``t`` and ``platform`` first."""
+        out = {}
+        for kind, pieces in self.other_logs.items():
+            sizes = [max((np.size(v) for v in ev.values()), default=0) for _, _, ev in pieces]
+            cols = {"t": np.repeat([t for t, _, _ in pieces], sizes).astype(np.int64),
+                    "platform": np.repeat([k for _, k, _ in pieces], sizes).astype(np.int64)}
+            for name in pieces[0][2]:
+                cols[name] = np.concatenate([np.broadcast_to(np.asarray(ev[name]), (n,))
+                                             for (_, _, ev), n in zip(pieces, sizes)])
+            out[kind] = cols
+        return out
+
+
+def kind_of(fills):
+    """The engine kind named in a non-lending event piece (its ``"kind"`` entry), else "other"."""
+    return fills.events.get("kind", "other") if isinstance(fills.events, dict) else "lending"
 
 
 class _EventPieces:
@@ -129,11 +154,15 @@ class Result:
     notional_tk : (T, K) USD, collateral sold per step and platform, at the market price
     repaid_tk : (T, K) USD, debt repaid
     bad_debt_tk : (T, K) USD, bad debt written off
-    events : dict of arrays, one entry per liquidation, keys EVENT_FIELDS
-        (``t``, ``platform``, ``account``, ``asset``, ``seized_units``,
-        ``repaid_usd``, ``bad_debt_usd``, ``oracle_price``), in step,
-        platform, processing order
+    events : dict of arrays, one entry per lending liquidation, keys
+        EVENT_FIELDS (``t``, ``platform``, ``account``, ``asset``,
+        ``seized_units``, ``repaid_usd``, ``bad_debt_usd``, ``oracle_price``),
+        in step, platform, processing order
+    events_by_kind : dict, for other engine kinds, ``{kind: {field: array}}``
+    waiting_tk : (T, K) int, accounts liquidatable but not liquidated at each step
     collateral_k, debt_k : tuples of (n_accounts,) arrays, balances at the end
+        (lending platforms; None for other kinds)
+    engine_outputs : tuple of dicts, each engine's own outputs (``finish()``)
     measures : Measures
     """
 
@@ -154,6 +183,9 @@ class Result:
     events: dict
     collateral_k: tuple
     debt_k: tuple
+    events_by_kind: dict = field(default_factory=dict)
+    waiting_tk: np.ndarray = None
+    engine_outputs: tuple = ()
     measures: _m.Measures = field(init=False)
 
     @classmethod
@@ -172,7 +204,10 @@ class Result:
             venue_tv=venue_tv, raw_tj=feeds.raw_tj, oracle_tj=oracle_tj, read_tr=read_tr, reads=tuple(reads),
             count_tk=record.count_tk, notional_tk=record.notional_tk, repaid_tk=record.repaid_tk,
             bad_debt_tk=record.bad_tk, events=record.log.arrays(),
-            collateral_k=tuple(e.collateral for e in engines), debt_k=tuple(e.debt for e in engines),
+            collateral_k=tuple(getattr(e, "collateral", None) for e in engines),
+            debt_k=tuple(getattr(e, "debt", None) for e in engines),
+            events_by_kind=record.other_events(), waiting_tk=record.waiting_tk,
+            engine_outputs=tuple(e.finish() for e in engines),
         )
 
     def __post_init__(self):

@@ -77,6 +77,7 @@ class World:
     feed_rules : () or a tuple of J tuples of feed-side rules (``FeedRule``)
     read_guards : () or a tuple of K tuples of read-side guards (``ReadGuard``),
         applied in order to every read of that platform
+    platform_faults : tuple of PlatformFault (``keeper_outage(k, t0, t1)``)
     """
 
     x_t: np.ndarray = None
@@ -96,6 +97,7 @@ class World:
     oracle_provider: tuple = None
     feed_rules: tuple = ()
     read_guards: tuple = ()
+    platform_faults: tuple = ()
 
     def __post_init__(self):
         x_ta = self._paths()
@@ -175,6 +177,12 @@ class World:
         n_providers = 1 + max(provider)
         for f in oracle_faults:
             f.check_against(T, J, n_providers)
+        from .protections.throttle import PlatformFault
+
+        platform_faults = _faults("platform_faults", self.platform_faults, PlatformFault)
+        for f in platform_faults:
+            f.check_against(T, K)
+        set_pf = platform_faults
         probe = check_array("probe", self.probe, shape=(2,), interval=Interval(Real, 0, None, "neither"))
         for name in ("sync_window", "flow_window"):
             object.__setattr__(self, name, check_scalar(name, getattr(self, name), Interval(Integral, 1, None)))
@@ -199,6 +207,7 @@ class World:
         set_("oracle_provider", None if self.oracle_provider is None else provider)
         set_("feed_rules", () if not any(feed_rules) else feed_rules)
         set_("read_guards", () if not any(read_guards) else read_guards)
+        set_("platform_faults", set_pf)
         self.__dict__["_paths_ta"] = x_ta
         self.__dict__["_feed_asset"] = tuple(feed_asset)
         self.__dict__["_provider"] = provider
