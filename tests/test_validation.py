@@ -36,6 +36,7 @@ from coupling_lab import (
     VenueFault,
     World,
 )
+from coupling_lab.protections import CircuitBreaker, PlatformFault, RateLimit
 from coupling_lab._validation import Interval, Validated, check_array, check_index, check_scalar
 from coupling_lab.measures import (
     excess_drawdown,
@@ -61,6 +62,9 @@ BASE = {
     Config: {},
     VenueFault: dict(kind="spike", venue=0, t0=0, t1=5, factor=2.0),
     OracleFault: dict(kind="override", oracle=0, t0=0, t1=5, factor=2.0),
+    CircuitBreaker: {},
+    RateLimit: {},
+    PlatformFault: dict(kind="keeper_outage", platform=0, t0=0, t1=5),
 }
 
 # fields that a cross-field check ties to a partner (min <= max): an edge
