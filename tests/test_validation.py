@@ -172,7 +172,7 @@ def test_closed_edges_are_accepted_and_normalised(cls, name, interval):
         kwargs = {**BASE[cls], name: edge}
         if name in PARTNER:
             kwargs[PARTNER[name]] = edge
-        if cls in (VenueFault, OracleFault) and name == "t0":
+        if cls in (VenueFault, OracleFault, PlatformFault) and name == "t0":
             kwargs["t1"] = edge + 1
         obj = cls(**kwargs)
         got = getattr(obj, name)
@@ -207,7 +207,7 @@ def test_any_number_is_accepted_exactly_when_the_constraint_allows_it(cls, name,
             interval.kind is not Integral or float(value).is_integer())
         if allowed and name in PARTNER:
             kwargs[PARTNER[name]] = value  # keep min <= max
-        if allowed and cls in (VenueFault, OracleFault) and name == "t0":
+        if allowed and cls in (VenueFault, OracleFault, PlatformFault) and name == "t0":
             kwargs["t1"] = int(value) + 1  # keep t0 < t1
         if allowed:
             assert getattr(cls(**kwargs), name) == value
