@@ -114,7 +114,7 @@ class PlatformParams(Validated):
 
     def make_engine(self, platform, book, assets, world=None):
         """The margin engine of platform ``platform`` (see :mod:`coupling_lab.engines`)."""
-        return LendingEngine(platform, book, self, assets)
+        return LendingEngine(platform, book, self, assets, world)
 
 
 def health(collateral, debt, price, lt):
@@ -287,22 +287,36 @@ class Ledger:
         take_pool = int(pos_pool.searchsorted(cap))
         return idx[:cap], cap - take_pool, take_pool
 
-    def apply(self, price, idx, take_main, take_pool, keep=None):
+    def apply(self, price, idx, take_main, take_pool, keep=None, partial=None):
         """Liquidate accounts ``idx`` (taken from the candidates) at ``price``.
 
         ``keep`` (optional, bool mask over ``idx``) marks candidates that were
         taken but not liquidated this round (another asset's accounts came
         first under the keeper capacity); they go back to the pool unchanged.
+        ``partial = (n, repay)`` (a rate limit): only the first ``n`` of the
+        others are liquidated by the rule, the next one repays only ``repay``
+        USD (when ``repay > 0``), and the rest go back.
         Returns ``(seized, repaid, bad)`` for the liquidated accounts.
         """
         back = None
         if keep is not None:
             back, idx = idx[keep], idx[~keep]
+        if partial is not None:
+            n_take = partial[0] + (1 if partial[1] > 0 else 0)
+            back = idx[n_take:] if back is None else np.concatenate([back, idx[n_take:]])
+            idx = idx[:n_take]
         c = self.collateral[idx]
         d = self.debt[idx]
         p = self.params
         seized, repaid, bad, coll_left, debt_left = liquidate(c, d, price, self.lt, p.close_factor, self.bonus,
                                                               p.h_full)
+        if partial is not None and partial[1] > 0:
+            # the repayment that would pass the limit is cut to it: r = repay < r', so s < c and d - r > 0
+            i, repay = partial
+            bonus = self.bonus if np.ndim(self.bonus) == 0 else self.bonus[i]
+            seized[i] = repay * (1.0 + bonus) / price
+            repaid[i], bad[i] = repay, 0.0
+            coll_left[i], debt_left[i] = c[i] - seized[i], d[i] - repay
         self.collateral[idx] = coll_left
         self.debt[idx] = debt_left
 
@@ -349,6 +363,16 @@ class LendingEngine:
     :math:`h_i = c_i \pi_{a(i)} LT_{a(i)} / d_i` first, ties by account
     index, under one keeper capacity (MODEL.md §8).
 
+    Platform-side protections (MODEL.md §9): the :class:`~coupling_lab.protections.Throttle`
+    (keeper outages, circuit breaker) may set the step's capacity to 0; a
+    :class:`~coupling_lab.protections.RateLimit` caps the debt repaid per
+    rolling window, the repayment that would pass it cut to it and the
+    accounts beyond waiting, lowest health first, like keeper capacity.
+    Whenever a round can leave liquidatable accounts waiting, the engine
+    counts them (``Fills.waiting``) and measures every liquidation's delay:
+    steps since the account became liquidatable (``finish()["delay_steps"]``,
+    in the order of the platform's events).
+
     ``step(t, prices, market)`` takes the price read per asset slot and the
     market price per asset, and returns ``None`` (nothing liquidatable) or a
     :class:`~coupling_lab.engines.Fills`.
@@ -356,7 +380,9 @@ class LendingEngine:
 
     kind = "lending"
 
-    def __init__(self, platform, book, params, assets):
+    def __init__(self, platform, book, params, assets, world=None):
+        from .protections.throttle import Throttle
+
         self.platform = platform
         self.params = params
         self.assets = tuple(assets)
@@ -368,7 +394,17 @@ class LendingEngine:
             accounts = np.arange(book.n_accounts) if len(self.assets) == 1 else np.flatnonzero(asset_i == a)
             self.ledgers.append(Ledger(self.collateral, self.debt, accounts, params, params.lt_of(a), params.bonus_of(a)))
         self.next_pstar = self.idle_above = [lg.next_pstar for lg in self.ledgers]
-        self.single = len(self.assets) == 1
+        self.throttle = Throttle(platform, params, world)
+        self.limit = params.rate_limit
+        self.tracking = self.throttle.active or self.limit is not None or params.keeper_capacity is not None
+        self.single = len(self.assets) == 1 and not self.tracking
+        if self.throttle.active:  # the breaker watches every step's price; an outage must be seen
+            self._idle = [np.inf] * len(self.assets)
+            self.idle_above = self._idle
+        self.since = {}            # account -> first step of its current wait
+        self.last_called = -2
+        self.delays = []           # one array per round, in event order
+        self.repaid_steps = []     # (t, USD repaid) for the rate limit's window
 
     def step(self, t, prices, market):
         if self.single:
@@ -385,54 +421,135 @@ class LendingEngine:
             usd = float(seized.sum()) * market[a]
             return Fills(idx.size, usd, float(repaid.sum()), float(bad.sum()), ((a, usd),),
                          (idx, a, seized, repaid, bad, price))
-        return self._step_several(prices, market)
+        return self._round(t, prices, market)
 
     def finish(self):
-        return {}
+        if not self.tracking:
+            return {}
+        d = np.concatenate(self.delays) if self.delays else np.empty(0, dtype=np.int64)
+        return {"delay_steps": d, "paused_steps": self.throttle.paused_steps}
 
-    def _step_several(self, prices, market):
-        cap = self.params.keeper_capacity
-        parts = []
+    def _budget(self, t):
+        """USD still repayable at step ``t`` under the rate limit (None: no limit)."""
+        lim = self.limit
+        if lim is None:
+            return None
+        start = t - lim.window + 1
+        while self.repaid_steps and self.repaid_steps[0][0] < start:
+            self.repaid_steps.pop(0)
+        return lim.limit_usd - sum(r for _, r in self.repaid_steps)
+
+    def _round(self, t, prices, market):
+        """The general round: several assets, capacity, throttle, rate limit, waiting and delays."""
+        cap = self.throttle.capacity(t, prices) if self.throttle.active else self.params.keeper_capacity
+        tracking = self.tracking
+        if tracking and t > self.last_called + 1:
+            self.since.clear()  # the engine was idle in between: nothing was liquidatable
+        self.last_called = t
+        parts, every_all = [], []
         for slot, (ledger, price) in enumerate(zip(self.ledgers, prices)):
-            if price < self.next_pstar[slot]:
+            if price < ledger.next_pstar:
+                if tracking:
+                    every = ledger.candidates(price, None)[0]
+                    every_all.append(every)
+                    if cap == 0:
+                        parts.append((slot, every, 0, 0))
+                        continue
                 idx, tm, tp = ledger.candidates(price, cap)
                 if idx.size:
                     parts.append((slot, idx, tm, tp))
         if not parts:
             return None
+        every_all = np.concatenate(every_all) if every_all else np.empty(0, dtype=np.int64)
+        n_all = every_all.size
+        budget = self._budget(t)
+        if cap == 0 or (budget is not None and budget <= 0):
+            if tracking:
+                self._wait(t, every_all, np.empty(0, dtype=np.int64))
+            return Fills(0, 0.0, 0.0, 0.0, (), None, n_all)
         # one queue over the assets: lowest health first, ties by account index
-        idx_all = np.concatenate([p[1] for p in parts])
-        slot_all = np.concatenate([np.full(p[1].size, p[0]) for p in parts])
-        price_s = np.array(prices, dtype=float)
-        lt_s = np.array([lg.lt for lg in self.ledgers])
-        health = self.collateral[idx_all] * price_s[slot_all] * lt_s[slot_all] / self.debt[idx_all]
-        order = np.lexsort((idx_all, health))
+        if len(parts) == 1 and len(self.assets) == 1:
+            slot, idx_all, _, _ = parts[0]
+            slot_all = np.zeros(idx_all.size, dtype=np.int64)
+            order = np.arange(idx_all.size)
+        else:
+            idx_all = np.concatenate([p[1] for p in parts])
+            slot_all = np.concatenate([np.full(p[1].size, p[0]) for p in parts])
+            price_s = np.array(prices, dtype=float)
+            lt_s = np.array([lg.lt for lg in self.ledgers])
+            health = self.collateral[idx_all] * price_s[slot_all] * lt_s[slot_all] / self.debt[idx_all]
+            order = np.lexsort((idx_all, health))
         chosen = np.zeros(idx_all.size, dtype=bool)
         chosen[order[:cap] if cap is not None else order] = True
-        out_seized = np.empty(idx_all.size)
-        out_repaid = np.empty(idx_all.size)
-        out_bad = np.empty(idx_all.size)
-        start = 0
-        flows = []
+        partial_at = None  # (position in idx_all, USD) of the repayment cut to the limit
+        if budget is not None:
+            want = np.empty(idx_all.size)
+            for slot, idx, _, _ in parts:  # what each would repay under the rule alone (a dry run)
+                lg, pos = self.ledgers[slot], np.flatnonzero(slot_all == slot)
+                p = self.params
+                want[pos] = liquidate(self.collateral[idx_all[pos]], self.debt[idx_all[pos]], prices[slot], lg.lt,
+                                      p.close_factor, lg.bonus, p.h_full)[1]
+            o = order[chosen[order]]
+            cum = np.cumsum(want[o])
+            if cum[-1] > budget:
+                n_full = int(np.searchsorted(cum, budget, side="right"))
+                rest = budget - (float(cum[n_full - 1]) if n_full else 0.0)
+                chosen[o[n_full:]] = False
+                if rest > 0:
+                    chosen[o[n_full]] = True
+                    partial_at = (int(o[n_full]), rest)
+        out_seized, out_repaid, out_bad = np.empty(idx_all.size), np.empty(idx_all.size), np.empty(idx_all.size)
+        start, flows = 0, []
         for slot, idx, tm, tp in parts:
             sl = slice(start, start + idx.size)
             start += idx.size
             keep = ~chosen[sl]
+            partial = None
+            if partial_at is not None and sl.start <= partial_at[0] < sl.stop:
+                live = np.flatnonzero(chosen[sl])
+                i = int(np.searchsorted(live, partial_at[0] - sl.start))
+                partial = (i, partial_at[1])
             ledger = self.ledgers[slot]
-            seized, repaid, bad = ledger.apply(prices[slot], idx, tm, tp, keep if keep.any() else None)
+            if keep.all():
+                self._put_back(ledger, prices[slot], idx, tm, tp)
+                continue
+            seized, repaid, bad = ledger.apply(prices[slot], idx, tm, tp, keep if keep.any() else None, partial)
             pos = np.flatnonzero(chosen[sl]) + sl.start
             out_seized[pos], out_repaid[pos], out_bad[pos] = seized, repaid, bad
             self.next_pstar[slot] = ledger.next_pstar
             a = self.assets[slot]
             flows.append((a, float(seized.sum()) * market[a]))
-        # the log in processing order
         o = order[chosen[order]]
+        if o.size == 0:
+            if tracking:
+                self._wait(t, every_all, np.empty(0, dtype=np.int64))
+            return Fills(0, 0.0, 0.0, 0.0, (), None, n_all)
         seized, repaid, bad = out_seized[o], out_repaid[o], out_bad[o]
         asset_arr = np.array(self.assets)[slot_all[o]]
-        price_arr = price_s[slot_all[o]]
+        price_arr = np.array(prices, dtype=float)[slot_all[o]]
+        if tracking:
+            self._wait(t, np.setdiff1d(every_all, idx_all[o], assume_unique=True), idx_all[o])
+            if budget is not None:
+                self.repaid_steps.append((t, float(repaid.sum())))
         usd = sum(q for _, q in flows)
-        return Fills(o.size, usd, float(repaid.sum()), float(bad.sum()), tuple(flows),
-                     (idx_all[o], asset_arr, seized, repaid, bad, price_arr))
+        events = (idx_all[o], asset_arr, seized, repaid, bad, price_arr)
+        if len(self.assets) == 1:
+            events = (idx_all[o], self.assets[0], seized, repaid, bad, prices[0])
+        return Fills(o.size, usd, float(repaid.sum()), float(bad.sum()), tuple(flows), events,
+                     n_all - o.size if tracking else 0)
+
+    def _put_back(self, ledger, price, idx, tm, tp):
+        """Candidates taken from a ledger but none liquidated: back to its pool unchanged."""
+        ledger.apply(price, idx, tm, tp, np.ones(idx.size, dtype=bool))
+
+    def _wait(self, t, waiting, liquidated):
+        """Delays of ``liquidated`` (steps since each became liquidatable); ``waiting`` start or go on waiting."""
+        since = self.since
+        self.delays.append(np.array([t - since.pop(int(i), t) for i in liquidated.tolist()], dtype=np.int64))
+        keep = {}
+        for i in waiting.tolist():
+            keep[i] = since.get(i, t)
+        self.since = keep
 
 
 from .engines import Fills  # noqa: E402  (engines imports nothing from here)

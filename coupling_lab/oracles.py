@@ -239,6 +239,16 @@ class Publisher:
         return out
 
     @property
+    def raw_rows(self):
+        """Raw observations so far: one list of ``J`` floats per step (for read-side guards)."""
+        return self._raw_rows
+
+    @property
+    def current(self):
+        """This step's published prices as platforms see them (a list of ``J`` floats)."""
+        return self._price_rows[-1]
+
+    @property
     def raw_tj(self):
         """(steps so far, J) USD: raw observations ``r_t``."""
         return np.array(self._raw_rows, dtype=float).reshape(len(self._raw_rows), self.n_oracles)
