@@ -35,6 +35,9 @@ from .measures import (
 from .oracles import (
     FeedRule, OracleFault, OracleParams, override, override_provider, publish, stale, stale_provider,
 )
+from .protections import (
+    AnchorBand, AnswerBounds, CircuitBreaker, Delay, Fallback, RateLimit, keeper_outage,
+)
 from .scenarios import CrashScenario, FactorScenario, GBMScenario, JumpScenario, PathScenario, ReplayScenario
 from .simulation import Config, OracleRanges, Result, World, build, run, simulate
 from .sweep import load_sweep, save_sweep, summarize, sweep
@@ -46,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Book", "PopulationParams", "draw_book",
     "Fills", "MarginEngine", "ReadGuard", "FeedRule",
+    "AnswerBounds", "Delay", "AnchorBand", "Fallback", "RateLimit", "CircuitBreaker", "keeper_outage",
     "Forecast", "LiquidationMap", "forecast", "liquidation_map",
     "PlatformParams", "health", "liquidate", "liquidation_price",
     "MarketParams",

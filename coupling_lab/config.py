@@ -24,7 +24,7 @@ from ._validation import Interval, Validated, check_array, check_scalar
 from .accounts import Book, PopulationParams, draw_book
 from .margin import PlatformParams
 from .market import MarketParams
-from .oracles import OracleFault, OracleParams
+from .oracles import FeedRule, OracleFault, OracleParams
 from .scenarios import CrashScenario, FactorScenario
 from .topology import TOPOLOGIES, collateral_assets
 from .venues import VenueFault, draw_venue_noise
@@ -108,6 +108,16 @@ class Config(Validated):
     asset_sigma : float in [0, inf), per-step idiosyncratic log noise of the own assets
     own_market : MarketParams or None, depth and resilience of each own asset's
         market (``None``: the same as ``market``)
+    feed_rules : tuple of feed-side rules (e.g. ``AnswerBounds``), applied to every feed
+    read_guards : tuple of read-side guards (``Delay``, ``AnchorBand``, ``Fallback``),
+        applied in this order to every platform's reads; a ``Fallback`` without
+        a feed falls back to the other provider's feed of the platform's asset
+        (the shared provider's for a platform on its own, its own for one on
+        the shared provider)
+    platform_faults : tuple of PlatformFault (``keeper_outage(k, t0, t1)``)
+
+    The platform-side protections (``rate_limit``, ``breaker``) are fields of
+    ``platform`` (:class:`PlatformParams`). Every protection is off by default.
     """
 
     scenario: object = CrashScenario()
@@ -131,6 +141,9 @@ class Config(Validated):
     beta: float = 1.0
     asset_sigma: float = 0.001
     own_market: MarketParams | None = None
+    feed_rules: tuple = ()
+    read_guards: tuple = ()
+    platform_faults: tuple = ()
 
     _constraints = {
         "n_platforms": Interval(Integral, 1, None),
@@ -169,6 +182,14 @@ class Config(Validated):
                              f"collateral_sharing is set; got {n_sc}")
         object.__setattr__(self, "venue_faults", _faults("venue_faults", self.venue_faults, VenueFault))
         object.__setattr__(self, "oracle_faults", _faults("oracle_faults", self.oracle_faults, OracleFault))
+        from .guards import ReadGuard
+        from .protections.throttle import PlatformFault
+
+        object.__setattr__(self, "feed_rules", _faults("feed_rules", self.feed_rules, FeedRule))
+        object.__setattr__(self, "read_guards", _faults("read_guards", self.read_guards, ReadGuard))
+        object.__setattr__(self, "platform_faults", _faults("platform_faults", self.platform_faults, PlatformFault))
+        for f in self.platform_faults:
+            f.check_against(self.scenario.n_steps, self.n_platforms)
         n_steps = self.scenario.n_steps
         for f in self.venue_faults:
             f.check_against(n_steps, self.n_oracles * self.n_sources)
@@ -259,6 +280,12 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None, x_t
         books = (books,) * K
     probe = (1.0, price0 * p.lt_of(0) / config.probe_health)
     extra = {}
+    if config.feed_rules:
+        extra["feed_rules"] = (config.feed_rules,) * len(topo.oracles)
+    if config.read_guards:
+        extra["read_guards"] = tuple(_guards_for(config.read_guards, j, k, K) for k, j in enumerate(topo.platform_oracle))
+    if config.platform_faults:
+        extra["platform_faults"] = config.platform_faults
     if two:
         extra = dict(x_ta=x_ta, venue_asset=topo.venue_asset, oracle_provider=topo.oracle_provider)
     return World(
@@ -268,3 +295,14 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None, x_t
         venue_faults=config.venue_faults, oracle_faults=config.oracle_faults, probe=probe,
         sync_window=config.sync_window, flow_window=config.flow_window, **extra,
     )
+
+
+def _guards_for(guards, feed, platform, n_platforms):
+    """Platform ``platform``'s copy of the guard chain: a Fallback without a feed gets the other provider's."""
+    from .protections.readside import Fallback
+
+    P = n_platforms + 1
+    asset, provider = divmod(feed, P)
+    other = platform + 1 if provider == 0 else 0
+    return tuple(g.replace(feed=asset * P + other) if isinstance(g, Fallback) and g.feed is None else g
+                 for g in guards)

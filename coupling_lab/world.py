@@ -46,6 +46,18 @@ def _per_item(name, value, n, what):
     return value
 
 
+def _check_guard_order(read_guards):
+    """MODEL.md §9: a platform's read-side guards apply in the order delay -> anchor -> fallback."""
+    from .protections.readside import AnchorBand, Delay, Fallback
+
+    rank = {Delay: 0, AnchorBand: 1, Fallback: 2}
+    for k, chain in enumerate(read_guards):
+        ranks = [rank[type(g)] for g in chain if type(g) in rank]
+        if ranks != sorted(ranks):
+            names = [type(g).__name__ for g in chain]
+            raise ValueError(f"read_guards[{k}] must apply in the order Delay -> AnchorBand -> Fallback; got {names}")
+
+
 @dataclass(frozen=True, eq=False)
 class World:
     """Fully explicit inputs of one run.
@@ -188,6 +200,7 @@ class World:
             object.__setattr__(self, name, check_scalar(name, getattr(self, name), Interval(Integral, 1, None)))
         feed_rules = _per_item("feed_rules", self.feed_rules, J, "feed")
         read_guards = _per_item("read_guards", self.read_guards, K, "platform")
+        _check_guard_order(read_guards)
         noise.flags.writeable = False
         x_ta.flags.writeable = False
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
