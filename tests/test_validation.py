@@ -36,7 +36,9 @@ from coupling_lab import (
     VenueFault,
     World,
 )
-from coupling_lab.protections import CircuitBreaker, PlatformFault, RateLimit
+from coupling_lab.protections import (
+    AnchorBand, AnswerBounds, CircuitBreaker, Delay, Fallback, PlatformFault, RateLimit,
+)
 from coupling_lab._validation import Interval, Validated, check_array, check_index, check_scalar
 from coupling_lab.measures import (
     excess_drawdown,
@@ -64,6 +66,10 @@ BASE = {
     OracleFault: dict(kind="override", oracle=0, t0=0, t1=5, factor=2.0),
     CircuitBreaker: {},
     RateLimit: {},
+    AnswerBounds: {},
+    Delay: {},
+    AnchorBand: {},
+    Fallback: {},
     PlatformFault: dict(kind="keeper_outage", platform=0, t0=0, t1=5),
 }
 
