@@ -20,6 +20,9 @@ from numbers import Integral, Real
 import numpy as np
 
 from ._random import streams
+from .guards import ReadGuard
+from .protections.readside import Fallback
+from .protections.throttle import PlatformFault
 from ._validation import Interval, Validated, check_array, check_scalar
 from .accounts import Book, PopulationParams, draw_book
 from .margin import PlatformParams
@@ -182,9 +185,6 @@ class Config(Validated):
                              f"collateral_sharing is set; got {n_sc}")
         object.__setattr__(self, "venue_faults", _faults("venue_faults", self.venue_faults, VenueFault))
         object.__setattr__(self, "oracle_faults", _faults("oracle_faults", self.oracle_faults, OracleFault))
-        from .guards import ReadGuard
-        from .protections.throttle import PlatformFault
-
         object.__setattr__(self, "feed_rules", _faults("feed_rules", self.feed_rules, FeedRule))
         object.__setattr__(self, "read_guards", _faults("read_guards", self.read_guards, ReadGuard))
         object.__setattr__(self, "platform_faults", _faults("platform_faults", self.platform_faults, PlatformFault))
@@ -299,8 +299,6 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None, x_t
 
 def _guards_for(guards, feed, platform, n_platforms):
     """Platform ``platform``'s copy of the guard chain: a Fallback without a feed gets the other provider's."""
-    from .protections.readside import Fallback
-
     P = n_platforms + 1
     asset, provider = divmod(feed, P)
     other = platform + 1 if provider == 0 else 0

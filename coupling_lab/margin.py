@@ -25,6 +25,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .protections.throttle import CircuitBreaker, RateLimit, Throttle
 from ._validation import Interval, Validated, check_scalar
 
 __all__ = ["PlatformParams", "health", "liquidation_price", "liquidate", "Ledger", "LendingEngine"]
@@ -81,8 +82,6 @@ class PlatformParams(Validated):
 
     def __post_init__(self):
         super().__post_init__()
-        from .protections.throttle import CircuitBreaker, RateLimit
-
         for name, kind in (("rate_limit", RateLimit), ("breaker", CircuitBreaker)):
             v = getattr(self, name)
             if v is not None and not isinstance(v, kind):
@@ -265,6 +264,12 @@ class Ledger:
             best = self.pool_negp[0]
         return 0.0 if best == np.inf else -float(best)
 
+    def count(self, price):
+        """How many open accounts are liquidatable at ``price`` (two binary searches, no merge)."""
+        neg = -price
+        n_main = max(int(self.main_negp.searchsorted(neg, side="left")) - self.head, 0)
+        return n_main + int(self.pool_negp.searchsorted(neg, side="left"))
+
     def candidates(self, price, cap):
         """Accounts liquidatable at ``price`` in processing order, at most ``cap``.
 
@@ -381,8 +386,6 @@ class LendingEngine:
     kind = "lending"
 
     def __init__(self, platform, book, params, assets, world=None):
-        from .protections.throttle import Throttle
-
         self.platform = platform
         self.params = params
         self.assets = tuple(assets)
@@ -401,10 +404,13 @@ class LendingEngine:
         if self.throttle.active:  # the breaker watches every step's price; an outage must be seen
             self._idle = [np.inf] * len(self.assets)
             self.idle_above = self._idle
-        self.since = {}            # account -> first step of its current wait
         self.last_called = -2
         self.delays = []           # one array per round, in event order
         self.repaid_steps = []     # (t, USD repaid) for the rate limit's window
+        # for the delays: each slot's read prices as a stack of suffix maxima (steps, prices
+        # strictly decreasing), and each account's last liquidation step
+        self.stacks = [([], []) for _ in self.assets]
+        self.last_liq = np.full(book.n_accounts, -1, dtype=np.int64)
 
     def step(self, t, prices, market):
         if self.single:
@@ -444,49 +450,40 @@ class LendingEngine:
         cap = self.throttle.capacity(t, prices) if self.throttle.active else self.params.keeper_capacity
         tracking = self.tracking
         if tracking and t > self.last_called + 1:
-            self.since.clear()  # the engine was idle in between: nothing was liquidatable
+            # the engine was idle in between: at t - 1 nothing was liquidatable
+            self.stacks = [([t - 1], [np.inf]) for _ in self.assets]
         self.last_called = t
-        parts, every_all = [], []
-        for slot, (ledger, price) in enumerate(zip(self.ledgers, prices)):
-            if price < ledger.next_pstar:
-                if tracking:
-                    every = ledger.candidates(price, None)[0]
-                    every_all.append(every)
-                    if cap == 0:
-                        parts.append((slot, every, 0, 0))
-                        continue
-                idx, tm, tp = ledger.candidates(price, cap)
-                if idx.size:
-                    parts.append((slot, idx, tm, tp))
-        if not parts:
-            return None
-        every_all = np.concatenate(every_all) if every_all else np.empty(0, dtype=np.int64)
-        n_all = every_all.size
+        n_all = sum(lg.count(p) for lg, p in zip(self.ledgers, prices) if p < lg.next_pstar) if tracking else 0
         budget = self._budget(t)
-        if cap == 0 or (budget is not None and budget <= 0):
-            if tracking:
-                self._wait(t, every_all, np.empty(0, dtype=np.int64))
-            return Fills(0, 0.0, 0.0, 0.0, (), None, n_all)
-        # one queue over the assets: lowest health first, ties by account index
-        if len(parts) == 1 and len(self.assets) == 1:
-            slot, idx_all, _, _ = parts[0]
-            slot_all = np.zeros(idx_all.size, dtype=np.int64)
-            order = np.arange(idx_all.size)
-        else:
-            idx_all = np.concatenate([p[1] for p in parts])
-            slot_all = np.concatenate([np.full(p[1].size, p[0]) for p in parts])
-            price_s = np.array(prices, dtype=float)
-            lt_s = np.array([lg.lt for lg in self.ledgers])
-            health = self.collateral[idx_all] * price_s[slot_all] * lt_s[slot_all] / self.debt[idx_all]
-            order = np.lexsort((idx_all, health))
-        chosen = np.zeros(idx_all.size, dtype=bool)
-        chosen[order[:cap] if cap is not None else order] = True
-        partial_at = None  # (position in idx_all, USD) of the repayment cut to the limit
-        if budget is not None:
+        if n_all == 0 and tracking or cap == 0 or (budget is not None and budget <= 0):
+            fills = None if n_all == 0 else Fills(0, 0.0, 0.0, 0.0, (), None, n_all)
+            if not tracking:
+                fills = None
+            self._push(t, prices)
+            return fills
+        take = cap
+        while True:  # under a rate limit only a prefix of the queue can be reached: take it in growing chunks
+            if budget is not None:
+                take = 256 if take is None else take
+            parts = []
+            for slot, (ledger, price) in enumerate(zip(self.ledgers, prices)):
+                if price < ledger.next_pstar:
+                    idx, tm, tp = ledger.candidates(price, take)
+                    if idx.size:
+                        parts.append((slot, idx, tm, tp))
+            if not parts:
+                self._push(t, prices)
+                return None
+            idx_all, slot_all, order = self._queue(parts, prices)
+            chosen = np.zeros(idx_all.size, dtype=bool)
+            chosen[order[:cap] if cap is not None else order] = True
+            partial_at = None  # (position in idx_all, USD) of the repayment cut to the limit
+            if budget is None:
+                break
             want = np.empty(idx_all.size)
+            p = self.params
             for slot, idx, _, _ in parts:  # what each would repay under the rule alone (a dry run)
                 lg, pos = self.ledgers[slot], np.flatnonzero(slot_all == slot)
-                p = self.params
                 want[pos] = liquidate(self.collateral[idx_all[pos]], self.debt[idx_all[pos]], prices[slot], lg.lt,
                                       p.close_factor, lg.bonus, p.h_full)[1]
             o = order[chosen[order]]
@@ -498,21 +495,29 @@ class LendingEngine:
                 if rest > 0:
                     chosen[o[n_full]] = True
                     partial_at = (int(o[n_full]), rest)
+                break
+            more = [s for s, idx, _, _ in parts if idx.size == take]
+            if not more or (cap is not None and take >= cap):
+                break
+            for slot, idx, tm, tp in parts:  # not reached the limit yet: put back, take a larger chunk
+                self._put_back(self.ledgers[slot], prices[slot], idx, tm, tp)
+            take = take * 4 if cap is None else min(take * 4, cap)
+        if tracking:  # p* before liquidation, for the delays
+            pstar_all = self.debt[idx_all] / (self.collateral[idx_all] * np.array([lg.lt for lg in self.ledgers])[slot_all])
         out_seized, out_repaid, out_bad = np.empty(idx_all.size), np.empty(idx_all.size), np.empty(idx_all.size)
         start, flows = 0, []
         for slot, idx, tm, tp in parts:
             sl = slice(start, start + idx.size)
             start += idx.size
             keep = ~chosen[sl]
-            partial = None
-            if partial_at is not None and sl.start <= partial_at[0] < sl.stop:
-                live = np.flatnonzero(chosen[sl])
-                i = int(np.searchsorted(live, partial_at[0] - sl.start))
-                partial = (i, partial_at[1])
             ledger = self.ledgers[slot]
             if keep.all():
                 self._put_back(ledger, prices[slot], idx, tm, tp)
                 continue
+            partial = None
+            if partial_at is not None and sl.start <= partial_at[0] < sl.stop:
+                live = np.flatnonzero(chosen[sl])
+                partial = (int(np.searchsorted(live, partial_at[0] - sl.start)), partial_at[1])
             seized, repaid, bad = ledger.apply(prices[slot], idx, tm, tp, keep if keep.any() else None, partial)
             pos = np.flatnonzero(chosen[sl]) + sl.start
             out_seized[pos], out_repaid[pos], out_bad[pos] = seized, repaid, bad
@@ -520,36 +525,67 @@ class LendingEngine:
             a = self.assets[slot]
             flows.append((a, float(seized.sum()) * market[a]))
         o = order[chosen[order]]
-        if o.size == 0:
-            if tracking:
-                self._wait(t, every_all, np.empty(0, dtype=np.int64))
-            return Fills(0, 0.0, 0.0, 0.0, (), None, n_all)
-        seized, repaid, bad = out_seized[o], out_repaid[o], out_bad[o]
-        asset_arr = np.array(self.assets)[slot_all[o]]
-        price_arr = np.array(prices, dtype=float)[slot_all[o]]
         if tracking:
-            self._wait(t, np.setdiff1d(every_all, idx_all[o], assume_unique=True), idx_all[o])
-            if budget is not None:
-                self.repaid_steps.append((t, float(repaid.sum())))
+            self._delays(t, idx_all[o], slot_all[o], pstar_all[o])
+            self._push(t, prices)
+        if o.size == 0:
+            return Fills(0, 0.0, 0.0, 0.0, (), None, n_all) if tracking else None
+        seized, repaid, bad = out_seized[o], out_repaid[o], out_bad[o]
+        if budget is not None:
+            self.repaid_steps.append((t, float(repaid.sum())))
         usd = sum(q for _, q in flows)
-        events = (idx_all[o], asset_arr, seized, repaid, bad, price_arr)
         if len(self.assets) == 1:
             events = (idx_all[o], self.assets[0], seized, repaid, bad, prices[0])
+        else:
+            events = (idx_all[o], np.array(self.assets)[slot_all[o]], seized, repaid, bad,
+                      np.array(prices, dtype=float)[slot_all[o]])
         return Fills(o.size, usd, float(repaid.sum()), float(bad.sum()), tuple(flows), events,
                      n_all - o.size if tracking else 0)
+
+    def _queue(self, parts, prices):
+        """The candidates of every slot as one queue: ``(idx, slot, order)``, lowest health first, ties by index."""
+        if len(parts) == 1 and len(self.assets) == 1:
+            idx_all = parts[0][1]
+            return idx_all, np.zeros(idx_all.size, dtype=np.int64), np.arange(idx_all.size)
+        idx_all = np.concatenate([p[1] for p in parts])
+        slot_all = np.concatenate([np.full(p[1].size, p[0]) for p in parts])
+        price_s = np.array(prices, dtype=float)
+        lt_s = np.array([lg.lt for lg in self.ledgers])
+        health = self.collateral[idx_all] * price_s[slot_all] * lt_s[slot_all] / self.debt[idx_all]
+        return idx_all, slot_all, np.lexsort((idx_all, health))
 
     def _put_back(self, ledger, price, idx, tm, tp):
         """Candidates taken from a ledger but none liquidated: back to its pool unchanged."""
         ledger.apply(price, idx, tm, tp, np.ones(idx.size, dtype=bool))
 
-    def _wait(self, t, waiting, liquidated):
-        """Delays of ``liquidated`` (steps since each became liquidatable); ``waiting`` start or go on waiting."""
-        since = self.since
-        self.delays.append(np.array([t - since.pop(int(i), t) for i in liquidated.tolist()], dtype=np.int64))
-        keep = {}
-        for i in waiting.tolist():
-            keep[i] = since.get(i, t)
-        self.since = keep
+    def _push(self, t, prices):
+        """Record this step's read prices on each slot's stack of suffix maxima."""
+        for (steps, values), p in zip(self.stacks, prices):
+            while values and values[-1] <= p:
+                steps.pop()
+                values.pop()
+            steps.append(t)
+            values.append(p)
+
+    def _delays(self, t, idx, slot, pstar):
+        """Steps each liquidated account waited: since the last step it was not liquidatable.
+
+        An account's ``p*`` only changes when it is liquidated, so its wait began
+        after the last step ``u < t`` whose read price was at or above its
+        ``p*`` (found on the stack of suffix maxima), or after its own last
+        liquidation, whichever is later.
+        """
+        start = np.zeros(idx.size, dtype=np.int64)
+        for s, (steps, values) in enumerate(self.stacks):
+            sel = slot == s
+            if not sel.any() or not steps:
+                continue
+            k = np.searchsorted(-np.asarray(values), -pstar[sel], side="right")  # how many prices >= p*
+            u = np.where(k > 0, np.asarray(steps)[np.maximum(k - 1, 0)], -1)
+            start[sel] = u + 1
+        start = np.maximum(start, self.last_liq[idx] + 1)
+        self.delays.append(t - start)
+        self.last_liq[idx] = t
 
 
 from .engines import Fills  # noqa: E402  (engines imports nothing from here)

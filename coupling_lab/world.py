@@ -14,6 +14,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .protections.readside import AnchorBand, Delay, Fallback
+from .protections.throttle import PlatformFault
 from ._validation import Interval, check_array, check_index, check_scalar
 from .accounts import Book
 from .market import MarketParams
@@ -48,8 +50,6 @@ def _per_item(name, value, n, what):
 
 def _check_guard_order(read_guards):
     """MODEL.md §9: a platform's read-side guards apply in the order delay -> anchor -> fallback."""
-    from .protections.readside import AnchorBand, Delay, Fallback
-
     rank = {Delay: 0, AnchorBand: 1, Fallback: 2}
     for k, chain in enumerate(read_guards):
         ranks = [rank[type(g)] for g in chain if type(g) in rank]
@@ -189,8 +189,6 @@ class World:
         n_providers = 1 + max(provider)
         for f in oracle_faults:
             f.check_against(T, J, n_providers)
-        from .protections.throttle import PlatformFault
-
         platform_faults = _faults("platform_faults", self.platform_faults, PlatformFault)
         for f in platform_faults:
             f.check_against(T, K)
