@@ -209,7 +209,7 @@ def random_multi_world(seed):
     oracles, oracle_provider = [], []
     for p in range(n_prov):
         theta, hb, lat = float(rng.uniform(0.0, 0.03)), int(rng.integers(1, 30)), int(rng.integers(0, 4))
-        assets = range(A) if p == 0 else [a for a in range(A) if rng.random() < 0.6]
+        assets = range(A) if p == 0 else [a for a in range(A) if rng.random() < 0.6] or [int(rng.integers(0, A))]
         for a in assets:
             src = venues_of[a]
             n_src = int(rng.integers(1, len(src) + 1))
