@@ -4,7 +4,12 @@ Both run the same explicit :class:`World` on small random cases (several
 platforms, keeper capacities, venue and oracle faults, latency, exact ties,
 ``LT * (1 + bonus) > 1``); the event logs must list the same
 ``(t, platform, account)`` in the same processing order, with amounts equal
-to 1e-9 relative, and the series must agree.
+to 1e-9 relative, and the series must agree. The same holds on random worlds
+of 2-4 assets (per-asset markets, venues and feeds of one asset, several
+oracle providers and provider faults, platforms on one asset or several with
+one queue by health and one keeper capacity): the log then also lists each
+event's asset, and the per-asset series (``kappa_ta``, ``market_ta``,
+``flow_ta``) must agree.
 """
 import math
 import sys

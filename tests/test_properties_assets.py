@@ -32,7 +32,7 @@ from coupling_lab.result import EVENT_FIELDS
 from coupling_lab import Book, Config, CrashScenario, MarketParams, OracleParams, PlatformParams, World, build, run
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -400,7 +400,7 @@ def small_configs(draw):
     )
 
 
-@settings(SETTINGS, max_examples=20)
+@settings(SETTINGS, max_examples=40)
 @given(small_configs(), st.integers(0, 2**32 - 1))
 def test_collateral_sharing_one_runs_asset_0_exactly_as_the_one_asset_world(config, seed):
     one = cl.simulate(config, seed=seed)
@@ -426,7 +426,7 @@ def test_collateral_sharing_one_runs_asset_0_exactly_as_the_one_asset_world(conf
         assert_array_equal(two.debt_k[k], one.debt_k[k])
 
 
-@settings(SETTINGS, max_examples=10)
+@settings(SETTINGS, max_examples=20)
 @given(small_configs(), st.integers(0, 2**32 - 1))
 def test_same_seed_same_paths_noise_and_books_along_both_dials(config, seed):
     K = config.n_platforms
