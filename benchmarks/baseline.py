@@ -161,16 +161,26 @@ def run_baseline(world, n_steps=None):
         counts, notionals, bads = [], [], []
         for k, plat in enumerate(platforms):
             c_k, d_k, a_k = coll[k], debt[k], asset_of[k]
+            price_a = {a: read[j] for a, j in feed_for[k].items()}   # pi_a this platform reads
+            lt_a = {a: plat.lt_of(a) for a in feed_for[k]}
             liquidatable = []
-            for i in range(len(c_k)):
-                if d_k[i] > 0.0:
-                    a = a_k[i]
-                    pi = read[feed_for[k][a]]
-                    lt = plat.lt_of(a)
-                    pstar = d_k[i] / (c_k[i] * lt)
-                    if pi < pstar:
-                        health = c_k[i] * pi * lt / d_k[i]
-                        liquidatable.append((health, i))
+            if len(price_a) == 1:              # one asset: one price and one LT for every account
+                (pi, lt), = zip(price_a.values(), lt_a.values())
+                for i in range(len(c_k)):
+                    if d_k[i] > 0.0:
+                        pstar = d_k[i] / (c_k[i] * lt)
+                        if pi < pstar:
+                            health = c_k[i] * pi * lt / d_k[i]
+                            liquidatable.append((health, i))
+            else:
+                for i in range(len(c_k)):
+                    if d_k[i] > 0.0:
+                        a = a_k[i]
+                        pi, lt = price_a[a], lt_a[a]
+                        pstar = d_k[i] / (c_k[i] * lt)
+                        if pi < pstar:
+                            health = c_k[i] * pi * lt / d_k[i]
+                            liquidatable.append((health, i))
             liquidatable.sort()            # lowest health first, ties by account index
             if plat.keeper_capacity is not None:
                 liquidatable = liquidatable[:plat.keeper_capacity]
@@ -178,8 +188,7 @@ def run_baseline(world, n_steps=None):
             units = {a: 0.0 for a in world.assets_of(k)}   # units sold per asset, in read order
             for health, i in liquidatable:
                 a = a_k[i]
-                pi = read[feed_for[k][a]]
-                bonus = plat.bonus_of(a)
+                pi, bonus = price_a[a], plat.bonus_of(a)
                 c, d = c_k[i], d_k[i]
                 r = d if health < plat.h_full else plat.close_factor * d
                 s = min(c, r * (1.0 + bonus) / pi)
