@@ -49,7 +49,7 @@ class Book:
             a = check_array("asset", self.asset, shape=(c.size,), interval=Interval(Integral, 0, None))
             if a.size and not np.array_equal(a, np.round(a)):
                 i = int(np.argmax(a != np.round(a)))
-                raise ValueError(f"asset must hold asset indices (integers in [0, inf)); got {a[i]!r} at index {i}")
+                raise ValueError(f"asset must hold asset indices (integers in [0, inf)); got {a[i].item()!r} at index {i}")
             a = a.astype(np.int64)
             a.flags.writeable = False
             object.__setattr__(self, "asset", a)

@@ -272,7 +272,7 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None, x_t
         if config.identical_books:
             base = draw_book(rng["books"], config.population, price_a[0], p.lt_of(0))
             books = tuple(base if not two else
-                          Book(base.collateral, base.debt * (price_a[a] * p.lt_of(a)) / (price_a[0] * p.lt_of(0)),
+                          Book(base.collateral, base.debt * ((price_a[a] * p.lt_of(a)) / (price_a[0] * p.lt_of(0))),
                                np.full(base.n_accounts, a)) for a in assets)
         else:
             books = tuple(draw_book(rng["books"], config.population, price_a[a], p.lt_of(a), tag(a)) for a in assets)

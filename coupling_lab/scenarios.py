@@ -194,6 +194,9 @@ class ReplayScenario:
 def _per_asset(name, value, n, interval):
     """A scalar broadcast to ``n`` values, or a sequence of exactly ``n``, each in ``interval``."""
     if isinstance(value, (tuple, list, np.ndarray)):
+        if np.ndim(value) != 1:
+            raise ValueError(f"{name} must be a number or one per asset after asset 0, shape ({n},); "
+                             f"got shape {np.shape(value)}")
         if len(value) != n:
             raise ValueError(f"{name} must hold one value per asset after asset 0 ({n}); got {len(value)}")
         return tuple(check_scalar(f"{name}[{i}]", v, interval) for i, v in enumerate(value))

@@ -626,3 +626,181 @@ def test_identical_books_must_be_a_bool():
     with pytest.raises(TypeError, match=r"identical_books must be True or False; got 'no'"):
         Config(identical_books="no")
     assert Config(identical_books=True).identical_books is True
+
+
+# --------------------------------------------------------------------------
+# several assets (MODEL.md §8; issue 10, point 6), explicitly
+# --------------------------------------------------------------------------
+
+def multi_world(**changes):
+    """A valid 6-step world of 2 assets: venues 0, 1 quote asset 0 and venue 2 asset 1;
+    provider 0 runs feed 0 (asset 0) and feed 1 (asset 1), provider 1 feed 2 (asset 0);
+    platform 0 reads feeds (0, 1) and holds both assets, platform 1 reads feed 2."""
+    kwargs = dict(
+        x_ta=np.column_stack([np.log(2000.0) + np.linspace(0.0, -0.2, 6), np.log(30000.0) + np.linspace(0.0, -0.1, 6)]),
+        venue_noise_tv=np.zeros((6, 3)),
+        venue_asset=(0, 0, 1),
+        oracles=(OracleParams(sources=(0,)), OracleParams(sources=(2,)), OracleParams(sources=(1,), theta=0.01)),
+        oracle_provider=(0, 0, 1),
+        platforms=(PlatformParams(lt_by_asset=(0.8, 0.75)), PlatformParams(lt=0.7)),
+        platform_oracle=((0, 1), 2),
+        books=(Book([1.0, 0.1], [1500.0, 2200.0], [0, 1]), Book([3.0], [4000.0])),
+        market=(MarketParams(), MarketParams(depth=1e8)),
+    )
+    kwargs.update(changes)
+    return World(**kwargs)
+
+
+def two_channel_config(**changes):
+    return Config(scenario=CrashScenario(n_steps=8), population=PopulationParams(n_accounts=5), n_platforms=2,
+                  collateral_sharing=0.5, **changes)
+
+
+def test_multi_world_is_valid_and_runs():
+    res = cl.run(multi_world())
+    assert res.kappa_ta.shape == (6, 2)
+    assert set(res.events["asset"].tolist()) == {0, 1}
+
+
+def test_factor_scenario_betas_of_the_wrong_shape():
+    base = CrashScenario()
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, beta=(1.0,)), "beta", "one value per asset",
+           "(2)", "got 1")
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, beta=np.ones(3)), "beta", "(2)", "got 3")
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, sigma=(0.1,)), "sigma", "(2)", "got 1")
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=4, price0=(100.0, 200.0)), "price0", "(3)", "got 2")
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=1), "n_assets", "[2, inf)", "got 1")
+    # a 2-D beta with the right number of rows is a shape error too, not a type error with an array repr
+    msg = expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, beta=np.ones((2, 1))), "beta", "(2, 1)")
+    assert "array(" not in msg
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_nan_in_betas_sigmas_and_prices(bad):
+    base = CrashScenario()
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, beta=(1.0, bad)), "beta[1]", "[-10, 10]", repr(bad))
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, beta=bad), "beta", "[-10, 10]", repr(bad))
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=3, sigma=(bad, 0.1)), "sigma[0]", "[0, inf)", repr(bad))
+    expect(ValueError, lambda: cl.FactorScenario(base, n_assets=2, price0=bad), "price0", "(0, inf)", repr(bad))
+    expect(ValueError, lambda: Config(beta=bad), "beta", "[-10, 10]", repr(bad))
+    prices = np.full((4, 2), 100.0)
+    prices[2, 1] = bad
+    expect(ValueError, lambda: cl.PathScenario(prices), "prices", "(0, inf)", repr(bad), "(2, 1)")
+    x = np.array(multi_world().paths_ta)
+    x[3, 1] = bad
+    expect(ValueError, lambda: multi_world(x_ta=x), "x_ta", repr(bad), "(3, 1)")
+    noise = np.zeros((6, 3))
+    noise[1, 2] = bad
+    expect(ValueError, lambda: multi_world(venue_noise_tv=noise), "venue_noise_tv", repr(bad), "(1, 2)")
+    x8 = np.full((8, 3), np.log(2000.0))
+    x8[5, 2] = bad
+    expect(ValueError, lambda: cl.build(two_channel_config(), seed=1, x_ta=x8), "x_ta", repr(bad), "(5, 2)")
+    expect(ValueError, lambda: PlatformParams(lt_by_asset=(0.8, bad)), "lt_by_asset[1]", "(0, 1]", repr(bad))
+    expect(ValueError, lambda: PlatformParams(bonus_by_asset=(bad,)), "bonus_by_asset[0]", "[0, 1]", repr(bad))
+    expect(ValueError, lambda: MarketParams(depth=bad), "depth", "(0, inf)", repr(bad))
+    expect(ValueError, lambda: Book([1.0, 2.0], [1.0, 1.0], [0, bad]), "asset", "[0, inf)", repr(bad), "index 1")
+
+
+def test_paths_of_the_wrong_shape():
+    expect(ValueError, lambda: cl.PathScenario([2000.0, 1990.0]), "prices", "(any, any)", "(2,)")
+    expect(ValueError, lambda: cl.PathScenario(np.ones((2, 2, 2))), "prices", "(any, any)", "(2, 2, 2)")
+    expect(ValueError, lambda: cl.PathScenario(np.ones((0, 2))), "prices", "at least 1 step", "(0, 2)")
+    expect(ValueError, lambda: multi_world(x_ta=np.full(6, 7.0)), "x_ta", "(any, any)", "(6,)")
+    # x_ta and venue_noise_tv must have the same number of steps
+    expect(ValueError, lambda: multi_world(venue_noise_tv=np.zeros((5, 3))), "venue_noise_tv", "(6, any)", "(5, 3)")
+    expect(ValueError, lambda: multi_world(x_t=np.full(6, 7.0)), "x_t", "x_ta[:, 0]", "differ")
+    cfg = two_channel_config()
+    expect(ValueError, lambda: cl.build(cfg, seed=1, x_ta=np.zeros((8, 2))), "x_ta", "(8, 3)", "(8, 2)")
+    expect(ValueError, lambda: cl.build(cfg, seed=1, x_ta=np.zeros((7, 3))), "x_ta", "(8, 3)", "(7, 3)")
+    expect(ValueError, lambda: cl.build(cfg, seed=1, x_ta=np.zeros(8)), "x_ta", "(8, 3)", "(8,)")
+    expect(ValueError, lambda: cl.build(cfg, seed=1, x_t=np.zeros(8)), "x_t", "x_ta", "(n_steps, n_assets)")
+    expect(ValueError, lambda: cl.build(cfg.replace(collateral_sharing=None), seed=1, x_ta=np.zeros((8, 3))),
+           "x_ta", "collateral_sharing", "x_t")
+    expect(ValueError, lambda: Config(scenario=cl.PathScenario(np.ones((5, 3))), n_platforms=5, collateral_sharing=0.5),
+           "scenario", "n_platforms + 1 = 6", "got 3")
+    expect(ValueError, lambda: Config(scenario=cl.PathScenario(np.ones((5, 3)))), "scenario", "collateral_sharing",
+           "got None")
+
+
+def test_asset_index_out_of_range_in_a_book_a_feed_or_a_venue():
+    expect(ValueError, lambda: multi_world(books=(Book([1.0, 0.1], [1500.0, 2000.0], [0, 2]), Book([3.0], [4000.0]))),
+           "books[0].asset", "[0, 1]", "got 2")
+    expect(ValueError, lambda: Book([1.0, 0.1], [1500.0, 2000.0], [0, -1]), "asset", "[0, inf)", "-1", "index 1")
+    msg = expect(ValueError, lambda: Book([1.0, 0.1], [1500.0, 2000.0], [0, 0.5]), "asset", "integers in [0, inf)",
+                 "0.5", "index 1")
+    assert "np.float64" not in msg
+    expect(ValueError, lambda: Book([1.0, 0.1], [1500.0, 2000.0], [0, 1, 1]), "asset", "(2,)", "(3,)")
+    expect(ValueError, lambda: multi_world(venue_asset=(0, 0, 2)), "venue_asset[2]", "[0, 1]", "got 2")
+    expect(ValueError, lambda: multi_world(venue_asset=(0, -1, 1)), "venue_asset[1]", "[0, 1]", "got -1")
+    expect(ValueError, lambda: multi_world(venue_asset=(0, 1)), "venue_asset", "n_venues=3", "got 2")
+    expect(ValueError, lambda: multi_world(venue_asset=None), "venue_asset", "3 venues", "2 assets", "None")
+    # a venue of an asset beyond the paths' columns
+    expect(ValueError, lambda: multi_world(x_ta=np.full((6, 1), 7.0)), "venue_asset[2]", "[0, 0]", "got 1")
+    # a feed: its sources must exist and quote one asset
+    bad_src = (OracleParams(sources=(0,)), OracleParams(sources=(3,)), OracleParams(sources=(1,), theta=0.01))
+    expect(ValueError, lambda: multi_world(oracles=bad_src), "oracles[1].sources", "[0, 2]", "got 3")
+    mixed = (OracleParams(sources=(0, 2)), OracleParams(sources=(2,)), OracleParams(sources=(1,), theta=0.01))
+    expect(ValueError, lambda: multi_world(oracles=mixed), "oracles[0].sources", "one asset", "(0, 1)")
+    expect(ValueError, lambda: multi_world(platform_oracle=((0, 3), 2)), "platform_oracle[0][1]", "[0, 2]", "got 3")
+
+
+def test_platform_reads_and_book_assets_must_match():
+    # a platform reading a feed of an asset its book does not hold
+    expect(ValueError, lambda: multi_world(platform_oracle=((0, 1), (2, 1))), "platform_oracle[1]", "feed 1",
+           "asset 1", "books[1]", "(0,)")
+    # a book account whose asset has no feed the platform reads
+    expect(ValueError, lambda: multi_world(platform_oracle=(0, 2)), "platform_oracle[0]", "feed of asset 1",
+           "books[0]", "feeds (0,)")
+    books = (Book([1.0, 0.1], [1500.0, 2000.0], [0, 1]), Book([3.0, 1.0], [4000.0, 1.0], [0, 1]))
+    expect(ValueError, lambda: multi_world(books=books), "platform_oracle[1]", "feed of asset 1", "books[1]")
+    # two feeds of one asset
+    expect(ValueError, lambda: multi_world(platform_oracle=((0, 2), 2)), "platform_oracle[0]", "one feed per asset",
+           "(0, 2)", "(0, 0)")
+    expect(ValueError, lambda: multi_world(platforms=(PlatformParams(lt_by_asset=(0.8,)), PlatformParams())),
+           "platforms[0].lt_by_asset", "n_assets=2", "got 1")
+
+
+def test_providers_and_provider_faults():
+    expect(ValueError, lambda: multi_world(oracle_faults=(cl.stale_provider(2, 0, 3),)), "oracle fault provider",
+           "[0, 1]", "got 2")
+    expect(ValueError, lambda: multi_world(oracle_faults=(cl.override_provider(5, 0, 3, 0.9),)),
+           "oracle fault provider", "[0, 1]", "got 5")
+    expect(ValueError, lambda: multi_world(oracle_faults=(cl.stale(3, 0, 3),)), "oracle fault oracle", "[0, 2]", "got 3")
+    expect(ValueError, lambda: multi_world(oracle_faults=(cl.stale_provider(1, 0, 7),)), "oracle fault window",
+           "[0, 6]", "t1=7")
+    expect(ValueError, lambda: cl.stale_provider(-1, 0, 3), "oracle", "[0, inf)", "got -1")
+    expect(ValueError, lambda: OracleFault("stale", 0, 0, 3, scope="venue"), "scope", "'feed' or 'provider'", "'venue'")
+    expect(ValueError, lambda: multi_world(oracle_provider=(0, 1)), "oracle_provider", "n_oracles=3", "got 2")
+    expect(ValueError, lambda: multi_world(oracle_provider=(0, 0, -1)), "oracle_provider[2]", "[0, inf)", "got -1")
+    expect(ValueError, lambda: multi_world(oracle_provider=(0, 0, 0)), "oracle_provider", "provider 0",
+           "one feed per asset", "feeds 0 and 2")
+    expect(ValueError, lambda: multi_world(oracle_provider=(0, 1, 1)), "oracle_provider", "provider 1",
+           "theta, heartbeat and latency")
+    # in a Config the providers are n_platforms + 1
+    expect(ValueError, lambda: two_channel_config(oracle_faults=(cl.stale_provider(3, 0, 3),)),
+           "oracle fault provider", "[0, 2]", "got 3")
+
+
+@pytest.mark.parametrize("c", [-0.1, 1.5, -1e-12, 1 + 1e-12, math.nan, math.inf])
+def test_collateral_sharing_outside_unit_interval(c):
+    expect(ValueError, lambda: Config(collateral_sharing=c), "collateral_sharing", "[0, 1]", repr(c))
+    expect(ValueError, lambda: cl.collateral_assets(c, 3), "collateral_sharing", "[0, 1]", repr(c))
+
+
+def test_collateral_sharing_must_be_a_number_or_none():
+    expect(TypeError, lambda: Config(collateral_sharing="half"), "collateral_sharing", "[0, 1]", "'half'")
+
+
+def test_depth_or_resilience_per_asset_out_of_range():
+    expect(ValueError, lambda: multi_world(market=(MarketParams(),)), "market", "one MarketParams per asset",
+           "n_assets=2", "got 1")
+    expect(ValueError, lambda: multi_world(market=(MarketParams(),) * 3), "market", "n_assets=2", "got 3")
+    expect(TypeError, lambda: multi_world(market=(MarketParams(), 5)), "market[1]", "MarketParams", "int")
+    expect(ValueError, lambda: multi_world(market=(MarketParams(), MarketParams(depth=-1.0))), "depth", "(0, inf)",
+           "-1.0")
+    expect(ValueError, lambda: multi_world(market=(MarketParams(resilience=1.5), MarketParams())), "resilience",
+           "[0, 1]", "1.5")
+    expect(ValueError, lambda: two_channel_config(own_market=MarketParams(depth=0.0)), "depth", "(0, inf)", "0.0")
+    expect(TypeError, lambda: two_channel_config(own_market=5), "own_market", "MarketParams or None", "int")
+    expect(ValueError, lambda: two_channel_config(asset_sigma=-1.0), "asset_sigma", "[0, inf)", "-1.0")
+    expect(ValueError, lambda: two_channel_config(beta=11.0), "beta", "[-10, 10]", "11.0")
