@@ -12,7 +12,6 @@ solution is code that computes the numbers its text quotes; the tests
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 from dataclasses import dataclass

@@ -3,7 +3,6 @@ then see over many runs how often the crowd's cascade catches it (``coupling_lab
 holds the logic; this module only draws)."""
 from __future__ import annotations
 
-import html
 import math
 
 import ipywidgets as widgets
