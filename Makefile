@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup serve lab demo test bench system-deps clean
+.PHONY: setup serve lab demo test bench solutions system-deps clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# The worked solutions to the instructor's guide's exercises (docs/instructor-guide.md), for the
+# instructor only: written to build/ (never served; the app serves notebooks/ only).
+SOLUTIONS ?= build/instructor-solutions.md
+solutions: $(STAMP)
+	$(BIN)/python -m coupling_lab.exercises $(SOLUTIONS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

@@ -1,0 +1,405 @@
+"""Exercises for the instructor's guide, two or more per lesson, with worked solutions.
+
+The questions are printed in ``docs/instructor-guide.md`` (and the guide's
+page in the app); the solutions are kept **out** of every page a learner
+sees: they live here and are written out by ``make solutions``
+(``python -m coupling_lab.exercises build/instructor-solutions.md``). Each
+solution is code that computes the numbers its text quotes; the tests
+(``tests/test_exercises.py``) run every solution and compare.
+
+>>> [e.key for e in EXERCISES][:3]
+['00.1', '00.2', '01.1']
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .accounts import Book
+from .forecast import first_round_sales, forecast, liquidation_map
+from .margin import PlatformParams, health, liquidation_price
+from .market import MarketParams, next_kappa
+from .measures import twin_dispersion
+from .oracles import OracleParams, override
+from .scenarios import CrashScenario
+from .simulation import Config, simulate
+from .sweep import summarize, sweep
+from .topology import shared_fraction
+from .trader import Position, cascade_odds, debt_for_health
+from .venues import spike
+
+__all__ = ["Exercise", "EXERCISES", "by_lesson", "solutions_markdown"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: the question a learner reads, and a solution that computes its numbers.
+
+    ``solve()`` returns a dict of numbers; ``claimed`` holds them as the solution
+    text quotes them, rounded to ``digits`` decimals; ``solution`` is markdown
+    with ``{name}`` fields filled from ``claimed``.
+    """
+
+    lesson: str
+    number: int
+    title: str
+    question: str
+    solution: str
+    solve: Callable[[], dict]
+    claimed: dict
+    digits: int = 3
+
+    @property
+    def key(self):
+        return f"{self.lesson}.{self.number}"
+
+    def solution_text(self):
+        return self.solution.format(**self.claimed)
+
+
+# --------------------------------------------------------------------------- 00
+def _e00_1():
+    # the first step each twin is liquidatable: P1 reads the feed, P2 the same feed one step late
+    feed = np.array([2000.0, 1900.0, 1850.0, 1800.0, 1800.0])
+    price_tk = np.column_stack([feed, np.r_[feed[0], feed[:-1]]])
+    pstar = float(liquidation_price(1.0, 1500.0, 0.8))
+    first = [int(np.argmax(price_tk[:, k] < pstar)) for k in range(2)]
+    disp, count = twin_dispersion(price_tk, np.array([pstar, pstar]))
+    same, _ = twin_dispersion(np.column_stack([feed, feed]), np.array([pstar, pstar]))
+    return {"pstar": pstar, "first_p1": first[0], "first_p2": first[1], "dispersion": float(disp),
+            "count": int(count), "dispersion_shared": float(same)}
+
+
+def _e00_2():
+    apart = simulate(Config(sharing=0.0), seed=7).measures
+    together = simulate(Config(sharing=1.0), seed=7).measures
+    return {"sync_apart": apart.synchrony, "sync_together": together.synchrony,
+            "dispersion_together": together.twin_dispersion}
+
+
+# --------------------------------------------------------------------------- 01
+def _e01_1():
+    c, d, p = np.array([10.0]), np.array([14_000.0]), 1700.0
+    prm = PlatformParams()
+    sold, seized, repaid, _ = first_round_sales(c, d, p, prm)
+    c1, d1 = c - seized, d - repaid
+    return {"pstar": float(liquidation_price(c, d, prm.lt)[0]), "h": float(health(c, d, p, prm.lt)[0]),
+            "repaid": float(repaid[0]), "seized": float(seized[0]), "h_after": float(health(c1, d1, p, prm.lt)[0])}
+
+
+def _e01_2():
+    # h_full = 0: every liquidation is partial; h' = (h - f (1 + b) LT) / (1 - f)
+    prm = PlatformParams(h_full=0.0)
+    out = {"threshold": prm.lt * (1 + prm.bonus)}
+    for name, h in (("at_080", 0.80), ("at_090", 0.90)):
+        c, p = np.array([1.0]), 1000.0
+        d = c * p * prm.lt / h
+        _, seized, repaid, _ = first_round_sales(c, d, p, prm)
+        out[name] = float(health(c - seized, d - repaid, p, prm.lt)[0])
+    return out
+
+
+# --------------------------------------------------------------------------- 02
+def _e02_1():
+    own = [OracleParams()] * 5
+    n_shared = {f"s{int(s * 100):03d}": sum(j == 0 for j in shared_fraction(s, OracleParams(), own).platform_oracle)
+                for s in (0.3, 0.5, 0.9)}
+    return n_shared
+
+
+def _e02_2():
+    frame = sweep(Config(), {"sharing": [0.0, 1.0]}, seeds=range(5))
+    s = summarize(frame, by=["sharing"], measures=["synchrony", "excess_drawdown"]).set_index(["measure", "sharing"])
+    return {"sync_0": float(s.loc[("synchrony", 0.0), "mean"]), "sync_1": float(s.loc[("synchrony", 1.0), "mean"]),
+            "excess_0": float(s.loc[("excess_drawdown", 0.0), "mean"]),
+            "excess_1": float(s.loc[("excess_drawdown", 1.0), "mean"]), "runs": len(frame)}
+
+
+# --------------------------------------------------------------------------- 03
+def _e03_1():
+    market = MarketParams(depth=150e6, resilience=0.1)
+    k1 = next_kappa(0.0, 1.5e6, market)
+    k2 = next_kappa(k1, 0.0, market)
+    return {"k1": k1, "fall_pct": 100 * (1 - math.exp(-k1)), "k2": k2}
+
+
+def _e03_2():
+    out = {}
+    for depth in (100e6, 400e6):
+        m = simulate(Config(sharing=1.0, market=MarketParams(depth=depth)), seed=1).measures
+        out[f"excess_{int(depth / 1e6)}"] = m.excess_drawdown
+    return out
+
+
+# --------------------------------------------------------------------------- 04
+def _e04_1():
+    # the shared oracle 0 reads venues 0, 1, 2; a 10 % spike down on minutes 200-209 of a calm market
+    calm = CrashScenario(depth=0.0, sigma=0.0)
+    out = {}
+    for n_bad in (1, 2):
+        faults = tuple(spike(v, 200, 210, 0.9) for v in range(n_bad))
+        r = simulate(Config(scenario=calm, sharing=1.0, venue_faults=faults, venue_sigma=0.0), seed=1)
+        # the oracle's raw observation (the median, before its latency) against the market in the same minutes
+        out[f"dip_{n_bad}"] = 100 * (1 - (r.raw_tj[200:210, 0] / r.market_t[200:210]).min())
+    return out
+
+
+def _e04_2():
+    calm = CrashScenario(depth=0.0, sigma=0.0)
+    base = dict(scenario=calm, venue_sigma=0.0)
+    shared = simulate(Config(sharing=1.0, oracle_faults=(override(0, 200, 210, 0.9),), **base), seed=1)
+    own = simulate(Config(sharing=0.0, oracle_faults=(override(1, 200, 210, 0.9),), **base), seed=1)
+    hit = lambda r: int((r.count_tk.sum(axis=0) > 0).sum())  # noqa: E731
+    return {"platforms_shared": hit(shared), "platforms_own": hit(own),
+            "sold_shared_musd": shared.measures.liquidated_usd / 1e6, "sold_own_musd": own.measures.liquidated_usd / 1e6}
+
+
+# --------------------------------------------------------------------------- 05
+def _e05_1():
+    out = {}
+    for latency in (1, 60):
+        cfg = Config(sharing=1.0, shared_oracle=OracleParams(theta=0.005, heartbeat=60, latency=latency))
+        out[f"excess_{latency}"] = simulate(cfg, seed=1).measures.excess_drawdown
+    return out
+
+
+def _e05_2():
+    out = {}
+    for cap in (None, 20):
+        cfg = Config(sharing=1.0, platform=PlatformParams(keeper_capacity=cap))
+        m = simulate(cfg, seed=1).measures
+        out[f"peak_{cap or 'all'}"] = m.peak_flow_share
+        out[f"excess_{cap or 'all'}"] = m.excess_drawdown
+    return out
+
+
+# --------------------------------------------------------------------------- 06
+def _e06_1():
+    book = Book([2.0], [3000.0])  # p* = 3000 / (2 * 0.8) = 1875 USD
+    m = liquidation_map(book, PlatformParams(), [1900.0, 1800.0, 1700.0])
+    return {"at_1900": float(m.total_p[0]), "at_1800": float(m.total_p[1]), "at_1700": float(m.total_p[2])}
+
+
+def _e06_2():
+    b = Book([1.0], [1500.0])
+    out = {}
+    for depth in (78_750.0, 20_000.0):
+        together = forecast([b, b], PlatformParams(), 2000.0, 0.10, depth=depth, shared=True)
+        alone = forecast([b, b], PlatformParams(), 2000.0, 0.10, depth=depth, shared=False)
+        tag = int(depth)
+        out[f"together_{tag}"] = together.liquidated_usd
+        out[f"alone_{tag}"] = alone.liquidated_usd
+        out[f"bottom_{tag}"] = together.final_price
+    return out
+
+
+# --------------------------------------------------------------------------- 07
+def _e07_1():
+    frame = sweep(Config(), {"sharing": [0.0, 1.0]}, seeds=range(6))
+    s = summarize(frame, by=["sharing"], measures=["excess_drawdown"]).set_index("sharing")
+    return {"lo_0": float(s.loc[0.0, "ci_low"]), "hi_0": float(s.loc[0.0, "ci_high"]),
+            "lo_1": float(s.loc[1.0, "ci_low"]), "hi_1": float(s.loc[1.0, "ci_high"])}
+
+
+def _e07_2():
+    grid = {"sharing": [0.0, 0.5, 1.0], "market.depth": [1e8, 4e8]}
+    frame = sweep(Config(scenario=CrashScenario(n_steps=300)), grid, seeds=range(4))
+    return {"rows": len(frame), "points": int(frame.groupby(["sharing", "market.depth"]).ngroups)}
+
+
+# --------------------------------------------------------------------------- 08
+def _e08_1():
+    pos = Position(collateral=8.0, debt=9_600.0)
+    return {"pstar": pos.liquidation_price(0.8), "h0": pos.health(2000.0, 0.8),
+            "debt_16": debt_for_health(1.6, 8.0, 2000.0, 0.8)}
+
+
+def _e08_2():
+    odds = cascade_odds(1, "shared", seeds=range(1, 21))
+    return {"safe_shared": odds.safe_health(0.8, "shared"), "safe_indep": odds.safe_health(0.8, "independent"),
+            "caught_shared": odds.caught(1.5, "shared") * 20, "caught_indep": odds.caught(1.5, "independent") * 20}
+
+
+def _x(lesson, number, title, question, solution, solve, claimed, digits=3):
+    return Exercise(lesson, number, title, question.strip(), solution.strip(), solve, claimed, digits)
+
+
+EXERCISES = (
+    _x("00", 1, "Twins on one feed and on a late copy",
+       "Two platforms each hold one account: 1 unit of collateral, 1500 USD of debt, LT 0.8. P1 reads a feed that "
+       "publishes 2000, 1900, 1850, 1800, 1800 USD at steps 0-4; P2 reads the same feed one step late. At which step "
+       "is each account first liquidatable, and what is the twin dispersion (the standard deviation of those steps)? "
+       "What is it if both read the feed on time?",
+       "Liquidation price $p^* = 1500 / (1 \\times 0.8) = {pstar:.0f}$ USD. P1 sees 1850 < 1875 at step "
+       "{first_p1}; P2 sees it one step later, at step {first_p2}. The population standard deviation of "
+       "(2, 3) is {dispersion:.1f} step over {count} platforms "
+       "(`twin_dispersion`). On one feed both cross at the same step: {dispersion_shared:.1f}.",
+       _e00_1, {"pstar": 1875.0, "first_p1": 2, "first_p2": 3, "dispersion": 0.5, "count": 2,
+                "dispersion_shared": 0.0}),
+    _x("00", 2, "The README's two runs",
+       "Run the classroom scenario with seed 7 at sharing 0 and at sharing 1 (`simulate(Config(sharing=...), seed=7)`). "
+       "Report the liquidation synchrony of each and the twin dispersion at sharing 1. Which number says \"the "
+       "platforms liquidate in the same minutes\"?",
+       "Synchrony rises from {sync_apart:.2f} (own oracles) to {sync_together:.2f} (one shared oracle); twin "
+       "dispersion at sharing 1 is {dispersion_together:.1f} steps: one feed, one trigger step for every twin. "
+       "Synchrony is the correlation of the platforms' liquidation series: near 1 means the same minutes.",
+       _e00_2, {"sync_apart": 0.39, "sync_together": 0.99, "dispersion_together": 0.0}, digits=2),
+    _x("01", 1, "One partial liquidation by hand",
+       "An account holds 10 units and owes 14 000 USD on a platform with LT 0.8, close factor 50 %, bonus 5 % and "
+       "full liquidation below health 0.95. The oracle reads 1700 USD. Compute its liquidation price, its health, "
+       "the debt repaid, the units seized and its health after the round.",
+       "$p^* = 14000 / (10 \\cdot 0.8) = {pstar:.0f}$ USD. Health $10 \\cdot 1700 \\cdot 0.8 / 14000 = {h:.4f}$, "
+       "at least 0.95, so a partial close: {repaid:.0f} USD repaid, $7000 \\cdot 1.05 / 1700 = {seized:.4f}$ units "
+       "seized. After: 5.6765 units, 7000 USD, health {h_after:.4f} (above 1: safe until the price falls further).",
+       _e01_1, {"pstar": 1750.0, "h": 0.9714, "repaid": 7000.0, "seized": 4.3235, "h_after": 1.1029}, digits=4),
+    _x("01", 2, "When does a partial liquidation lower health?",
+       "Set full liquidation off ($h_{full} = 0$, every liquidation partial) with close factor $f = 0.5$, bonus "
+       "$b = 5\\,\\%$, $LT = 0.8$. Show that after a partial close $h' = (h - f(1+b)LT)/(1-f)$, and find the health "
+       "below which a partial liquidation *lowers* health. Check at $h = 0.80$ and $h = 0.90$.",
+       "Repaying $r = f d$ costs $r(1+b)/\\pi$ units, so $h' = (c\\pi LT - f d (1+b) LT)/((1-f) d) = "
+       "(h - f(1+b)LT)/(1-f)$, and $h' < h \\iff h < LT(1+b) = {threshold:.2f}$. At $h = 0.80$: "
+       "$h' = {at_080:.2f}$ (lower: each round digs deeper); at $h = 0.90$: $h' = {at_090:.2f}$ (higher). With "
+       "the default $h_{{full}} = 0.95 > 0.84$ a partial close never lowers health.",
+       _e01_2, {"threshold": 0.84, "at_080": 0.76, "at_090": 0.96}, digits=2),
+    _x("02", 1, "Who reads the shared oracle?",
+       "With five platforms and the `shared_fraction` topology, how many platforms read the shared oracle 0 at "
+       "dial 0.3, 0.5 and 0.9? (The rule is $\\lfloor sK + 1/2 \\rfloor$.)",
+       "$0.3 \\cdot 5 = 1.5 \\to {s030}$; $0.5 \\cdot 5 = 2.5 \\to {s050}$ (half rounds up); "
+       "$0.9 \\cdot 5 = 4.5 \\to {s090}$.",
+       _e02_1, {"s030": 2, "s050": 3, "s090": 5}),
+    _x("02", 2, "The dial over five seeds",
+       "Sweep the classroom scenario at sharing 0 and 1 over seeds 0-4 (`sweep(Config(), {\"sharing\": [0.0, 1.0]}, "
+       "seeds=range(5))`, then `summarize`). Give the mean synchrony and the mean excess drawdown at each end.",
+       "{runs} runs. Mean synchrony {sync_0:.2f} at sharing 0 and {sync_1:.2f} at sharing 1; mean excess "
+       "drawdown (max $\\kappa$, log units) {excess_0:.3f} and {excess_1:.3f}: the shared oracle lines the "
+       "liquidations up (*when*) and, through the market's depth, deepens the fall (*how much*).",
+       _e02_2, {"runs": 10, "sync_0": 0.416, "sync_1": 0.989, "excess_0": 0.083, "excess_1": 0.170}),
+    _x("03", 1, "Impact by hand",
+       "Depth 150 M USD, resilience 0.1 per minute. Liquidations sell 1.5 M USD in one minute and nothing in the "
+       "next. What is $\\kappa$ after each minute, and by how much (%) does the first minute's selling lower the price?",
+       "$\\kappa_1 = 1.5/150 = {k1:.3f}$, a fall of $1 - e^{{-0.01}} = {fall_pct:.3f}$ %; $\\kappa_2 = 0.9 \\cdot "
+       "0.01 = {k2:.3f}$ (a tenth heals each minute).",
+       _e03_1, {"k1": 0.01, "fall_pct": 0.995, "k2": 0.009}),
+    _x("03", 2, "More depth, less excess",
+       "Run the classroom crash at sharing 1, seed 1, with depth 100 M USD and 400 M USD. Report the excess drawdown "
+       "(max $\\kappa$) of each. Why is the ratio not simply 4?",
+       "Excess drawdown {excess_100:.3f} at 100 M USD and {excess_400:.3f} at 400 M USD: about 60 times, not 4. "
+       "In the thin market the extra fall liquidates more accounts, whose selling adds more impact (the feedback "
+       "loop of lesson 03): the cascade runs away, so thinning the market hurts far more than in proportion.",
+       _e03_2, {"excess_100": 1.582, "excess_400": 0.025}),
+    _x("04", 1, "A median of three venues",
+       "The shared oracle takes the median of three venues. In a calm market (no crash, no venue noise) spike one "
+       "venue 10 % down on minutes 200-209, then two venues. How far below the market does the oracle's price go in "
+       "each case?",
+       "One bad venue: {dip_1:.1f} % (the median ignores it). Two: {dip_2:.1f} % (the median is now a bad venue). "
+       "Three sources tolerate one fault, not two.",
+       _e04_1, {"dip_1": 0.0, "dip_2": 10.0}, digits=1),
+    _x("04", 2, "The same bad report, shared or own",
+       "In a calm market, a bad report publishes 10 % below the market for 10 minutes (minutes 200-209). Put it on "
+       "the shared oracle with every platform reading it (sharing 1), then on P1's own oracle with sharing 0. How "
+       "many platforms liquidate, and how much collateral is sold (M USD)?",
+       "Shared: {platforms_shared} platforms, {sold_shared_musd:.1f} M USD sold (their selling moves the market, "
+       "which liquidates more). Own oracle: {platforms_own} platform, {sold_own_musd:.1f} M USD. The fault's reach "
+       "is the number of platforms reading the feed, and through the market it grows.",
+       _e04_2, {"platforms_shared": 5, "platforms_own": 1, "sold_shared_musd": 242.3, "sold_own_musd": 3.6}, digits=1),
+    _x("05", 1, "A delayed shared oracle",
+       "In the classroom crash at sharing 1, seed 1, give the shared oracle a latency of 60 minutes instead of 1 "
+       "(`OracleParams(theta=0.005, heartbeat=60, latency=60)`). Compare the excess drawdown. What does the delay cost "
+       "the platforms in practice?",
+       "Excess drawdown {excess_1:.3f} with 1 minute, {excess_60:.3f} with 60. Every platform is still delayed "
+       "alike, but each liquidation round now waits an hour for the feed while the market heals (resilience 0.3 a "
+       "minute), so one round's selling has gone before the next round sees it. In practice the platforms lend "
+       "against an hour-old price and carry the risk of a fall they do not yet see (bad debt).",
+       _e05_1, {"excess_1": 0.276, "excess_60": 0.035}),
+    _x("05", 2, "Keeper capacity as a throttle",
+       "In the same run, limit keepers to 20 accounts per minute per platform (`PlatformParams(keeper_capacity=20)`). "
+       "Compare the peak flow share (largest share of all selling in 10 minutes) and the excess drawdown with "
+       "unlimited keepers.",
+       "Peak flow share {peak_all:.3f} unlimited, {peak_20:.3f} capped; excess drawdown {excess_all:.3f} and "
+       "{excess_20:.3f}. The cap spreads the selling over more minutes so the market can heal in between.",
+       _e05_2, {"peak_all": 0.681, "peak_20": 0.120, "excess_all": 0.276, "excess_20": 0.027}),
+    _x("06", 1, "A one-account liquidation map",
+       "One account: 2 units, 3000 USD of debt, LT 0.8 (Aave-style close factor 50 %, full below 0.95, bonus 5 %). "
+       "How much collateral (USD) does a first round sell if the platform reads 1900, 1800 and 1700 USD?",
+       "$p^* = 1875$ USD, so nothing at 1900 ({at_1900:.0f} USD). At 1800 health 0.96: half the debt, "
+       "$1500 \\cdot 1.05 = {at_1800:.0f}$ USD. At 1700 health 0.907 < 0.95: all of it, $3000 \\cdot 1.05 = "
+       "{at_1700:.0f}$ USD.",
+       _e06_1, {"at_1900": 0.0, "at_1800": 1575.0, "at_1700": 3150.0}, digits=1),
+    _x("06", 2, "A cascade that needs two platforms",
+       "Two platforms each hold one account (1 unit, 1500 USD of debt). Forecast a 10 % drop from 2000 USD with "
+       "depth 78 750 USD, then with depth 20 000 USD, with one shared price and with each platform alone. How much is "
+       "sold in each case, and where does the shared cascade stop?",
+       "Depth 78 750: together {together_78750:.1f} USD, alone {alone_78750:.1f} USD, bottom {bottom_78750:.1f} USD "
+       "(after one round the accounts hold 0.5625 units against 750 USD, $p^* = 1666.7$ USD: safe). Depth 20 000: "
+       "the first round's 1575 USD take the price to $1800 e^{{-0.07875}} = 1663.7$ USD, below 1666.7, so a second "
+       "round sells $2 \\times 393.75$ USD: together {together_20000:.1f} USD (bottom {bottom_20000:.1f} USD). "
+       "Alone, each platform's 787.5 USD only take the price to 1730.5 USD: {alone_20000:.1f} USD in all. Only the shared price pushes the market "
+       "below the accounts' new liquidation price.",
+       _e06_2, {"together_78750": 1575.0, "alone_78750": 1575.0, "bottom_78750": 1764.4,
+                "together_20000": 2362.5, "alone_20000": 1575.0, "bottom_20000": 1599.5}, digits=1),
+    _x("07", 1, "Is the difference more than luck?",
+       "Sweep sharing 0 and 1 over seeds 0-5 and summarise the excess drawdown with its 95 % confidence interval. "
+       "Do the two intervals overlap?",
+       "Sharing 0: [{lo_0:.3f}, {hi_0:.3f}]; sharing 1: [{lo_1:.3f}, {hi_1:.3f}]. They do not overlap: six seeds are "
+       "enough to tell this effect from the luck of a draw.",
+       _e07_1, {"lo_0": 0.075, "hi_0": 0.091, "lo_1": 0.105, "hi_1": 0.225}),
+    _x("07", 2, "Counting runs before you start",
+       "A grid of sharing {0, 0.5, 1} x depth {100, 400} M USD over 4 seeds: how many runs, and how many grid "
+       "points? Check with `sweep` on a 300-minute crash.",
+       "$3 \\times 2 = {points}$ points, $\\times 4$ seeds $= {rows}$ runs, one row each.",
+       _e07_2, {"rows": 24, "points": 6}),
+    _x("08", 1, "Your liquidation price",
+       "You deposit 8 units and borrow 9600 USD on a platform with LT 0.8; the price is 2000 USD. What are your "
+       "liquidation price and health at entry? What debt would give health 1.6?",
+       "$p^* = 9600 / (8 \\cdot 0.8) = {pstar:.0f}$ USD, $h_0 = 2000 / 1500 = {h0:.3f}$. Health 1.6: "
+       "$d = 8 \\cdot 2000 \\cdot 0.8 / 1.6 = {debt_16:.0f}$ USD.",
+       _e08_1, {"pstar": 1500.0, "h0": 1.333, "debt_16": 8000.0}),
+    _x("08", 2, "Your buffer on P2",
+       "With `cascade_odds(1, \"shared\", seeds=range(1, 21))` (a position on P2 reading the shared feed), find the "
+       "health at entry that is safe in 8 runs of 10 when the crowd shares the feed and when it reads its own. In how "
+       "many of the 20 runs is a position at health 1.5 caught in each world?",
+       "Safe in 80 %: health {safe_shared:.2f} shared, {safe_indep:.2f} independent. At health 1.5: caught in "
+       "{caught_shared:.0f} of 20 runs shared, {caught_indep:.0f} of 20 independent.",
+       _e08_2, {"safe_shared": 1.57, "safe_indep": 1.50, "caught_shared": 13, "caught_indep": 5}, digits=2),
+)
+
+
+def by_lesson():
+    """``{lesson: [Exercise, ...]}`` in lesson order."""
+    out = {}
+    for e in EXERCISES:
+        out.setdefault(e.lesson, []).append(e)
+    return out
+
+
+def solutions_markdown():
+    """Every exercise with its worked solution, as one markdown page (for the instructor only)."""
+    parts = ["# coupling-lab: worked solutions to the guide's exercises",
+             "", "*For the instructor. Built by `make solutions`; not served to learners. Each number below is "
+             "computed by the solution code in `coupling_lab/exercises.py` and checked by `tests/test_exercises.py`.*"]
+    for lesson, items in by_lesson().items():
+        parts += ["", f"## Lesson {lesson}"]
+        for e in items:
+            parts += ["", f"### Exercise {e.key}: {e.title}", "", e.question, "", f"**Solution.** {e.solution_text()}"]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    text = solutions_markdown()
+    if argv:
+        path = Path(argv[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({len(EXERCISES)} exercises)")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
