@@ -10,7 +10,7 @@ from .controls import Control
 from .text import Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct
 
 __all__ = ["FAULT_KINDS", "FAULT_START", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "fault_config",
-           "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform"]
+           "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform", "describe_kinds"]
 
 #: Fault kinds of the lesson: what "size" means for each.
 FAULT_KINDS = {
@@ -119,3 +119,8 @@ def bad_debt_by_platform(runs):
         per = ", ".join(f"P{k + 1} {fmt_number(b / 1e6, 2)}" for k, b in enumerate(runs[key].measures.bad_debt_k))
         parts.append(f"{label}: {per} (M USD).")
     return Sentence("\n".join(parts))
+
+
+def describe_kinds():
+    """The lesson's fault kinds and what "size" means for each, one line each."""
+    return Sentence("\n".join(f"{kind}: size = {meaning}." for kind, meaning in FAULT_KINDS.items()))

@@ -78,10 +78,13 @@ def cascade_sentence(alone, together):
     """The hand-worked two-platform cascade as a sentence."""
     rounds = "; ".join(f"round {n + 1}: " + ", ".join(f"P{k + 1} {fmt_number(v, 1)}" for k, v in enumerate(row))
                        for n, row in enumerate(np.asarray(together.sold_nk)))
-    return Sentence(f"Each platform alone: {fmt_number(alone.liquidated_usd, 1)} USD sold in all. Together: "
-                    f"{fmt_number(together.liquidated_usd, 1)} USD ({rounds}, in USD).")
+    each = ", ".join(f"P{k + 1} {fmt_number(v, 1)}" for k, v in enumerate(np.asarray(alone.sold_nk).sum(axis=0)))
+    return Sentence(f"Each platform's cascade alone: {each} USD ({fmt_number(alone.liquidated_usd, 1)} USD in all). "
+                    f"Together: {fmt_number(together.liquidated_usd, 1)} USD ({rounds}, in USD).")
 
 
-def forecast_sentence(fc, drop):
-    return Sentence(f"The forecast with resilience 0.3 applied per round, for a {fmt_number(100 * drop, 0)} % drop: "
-                    f"{fmt_number(fc.liquidated_usd / 1e6, 1)} M USD sold in {fc.n_rounds} rounds.")
+def forecast_sentence(fc, resilience=0.0):
+    """One forecast (a :class:`~coupling_lab.Forecast` run with ``resilience``) as a sentence."""
+    return Sentence(f"The forecast for a drop of {fmt_number(100 * fc.drop, 0)} % with resilience "
+                    f"{fmt_number(resilience, 2)} applied per round: {fmt_number(fc.liquidated_usd / 1e6, 1)} M USD "
+                    f"sold in {fc.n_rounds} rounds.")

@@ -21,7 +21,7 @@ from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
-__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
+__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
            "SweepExplorer"]
 
 
@@ -266,3 +266,15 @@ class SweepExplorer(LessonApp):
             self.bands[m].set_data(xs, lo, hi)
         self.title.set_text(f"{_label(self.param)} = {_fmt(result['value'], self.param, self.formats)}: mean and {self.level:.0%} "
                             f"band over up to {result['n']} seeds (grey: the other values)")
+
+
+def describe_saved(frame, meta, original=None, formats=READABLE):
+    """A sentence on a sweep read back with :func:`coupling_lab.load_sweep`: how many runs, the stored grid
+    (values written with ``formats``) and whether it equals ``original``."""
+    from ..lessons.text import Sentence
+
+    grid = "; ".join(f"{_label(k)}: {', '.join(_fmt(v, k, formats) for v in values)}"
+                     for k, values in meta.get("grid", {}).items())
+    same = "" if original is None else (" It is identical to the sweep in memory." if frame.equals(original)
+                                        else " It differs from the sweep in memory.")
+    return Sentence(f"Read back {len(frame)} runs with their grid ({grid}).{same}")
