@@ -282,13 +282,13 @@ def test_lesson_page_holds_no_notebook_source(lesson):
 
 
 # Python reprs a learner must never read (issue: "no raw Python on a served page"). Anywhere in
-# the page's text: numpy scalars and arrays, dataclass reprs of the model's results. In the cells'
-# outputs (widgets, readouts, sentences), line by line: a bare tuple, list or dict, a quoted
-# string, a long bare float, scientific notation and a negative zero.
-REPR_ANYWHERE = re.compile(r"\bnp\.[a-z]+\d*\(|\barray\(|\bdtype=|\b(Measures|Forecast|LiquidationMap|Result|"
-                           r"Config|World)\(")
+# the page's text: numpy scalars and arrays, the model's result reprs. In the cells' outputs
+# (widgets, readouts, sentences, tables), also a dataclass repr (``Name(field=``), and line by
+# line a bare tuple, list or dict, a quoted string, a long bare float; scientific notation and
+# a negative zero. (Prose may quote code, e.g. ``Config()``: only outputs are held to that.)
+REPR_ANYWHERE = re.compile(r"\bnp\.(float|int|uint|bool|str|complex)\d*\(|\barray\(|\bdtype=|\bMeasures\(")
 REPR_LINE = re.compile(r"^\s*(\(.*,.*\)|\[.*,.*\]|\{.*:.*\}|'.*'|\".*\"|-?\d+\.\d{4,})\s*$")
-REPR_IN_OUTPUT = re.compile(r"\b\d+(\.\d+)?e[+-]\d+\b|(?<![\d.])-0\.0+(?!\d*[1-9])\b")
+REPR_IN_OUTPUT = re.compile(r"\b[A-Z][A-Za-z]+\([a-z_]+=|\b\d+(\.\d+)?e[+-]\d+\b|(?<![\d.])-0\.0+(?!\d*[1-9])\b")
 
 
 def python_reprs(page_text, output_text):
@@ -303,8 +303,10 @@ def test_repr_patterns_are_caught():
     outputs = "\n".join(["np.float64(5758.3)", "(0.01, 0.009000000000000001)", "{'A': 0.276, 'B': 0.035}",
                          "107.97912", "readout 5e+07", "synchrony -0.00", "array([1, 2])"])
     assert len(python_reprs("Measures(synchrony=0.1)\n" + outputs, outputs)) == 8
+    assert python_reprs("", "Forecast(drop=0.1, kappa=0.2)") == ["Forecast(drop="]
     fine = "Bad debt 5,758 USD.\nsynchrony 0.04 (1 = in lockstep)\n-0.01 · 0.00\nseed 1\tdepth 150 M USD"
-    assert python_reprs("A sentence (with a clause, and a comma).", fine) == []
+    assert python_reprs("A sentence (with a clause, and a comma). Code in prose: `Config()`, np.linspace(0, 1).",
+                        fine) == []
 
 
 def test_lesson_page_text_holds_no_python_repr(lesson):

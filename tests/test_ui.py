@@ -416,3 +416,15 @@ def test_lesson07_figures_fit_a_1280_px_page_and_write_depths_in_millions():
     explorer = SweepExplorer(frame, formats=READABLE)
     labels = [label for label, _ in explorer.controls["value"].options]
     assert labels == ["50 M USD", "200 M USD"] and not any("e+" in label for label in labels)
+
+
+def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
+    from coupling_lab import Config, sweep
+    from coupling_lab.ui.sweep_plots import readable_table
+
+    frame = sweep(Config(n_platforms=2), {"market.depth": [5e7, 2e8]}, seeds=range(2), progress=False)
+    table = readable_table(frame)
+    assert list(frame.columns) != list(table.columns) and "liquidated (M USD)" in table.columns
+    np.testing.assert_allclose(table["liquidated (M USD)"], (frame["liquidated_usd"] / 1e6).round(3))
+    assert sorted(table["market.depth (M USD)"].unique()) == [50.0, 200.0]
+    assert "e+" not in table.to_html() and "e+" not in table.to_string()

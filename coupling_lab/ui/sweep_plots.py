@@ -21,7 +21,7 @@ from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
-__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
+__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "readable_table", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
            "SweepExplorer"]
 
 
@@ -278,3 +278,22 @@ def describe_saved(frame, meta, original=None, formats=READABLE):
     same = "" if original is None else (" It is identical to the sweep in memory." if frame.equals(original)
                                         else " It differs from the sweep in memory.")
     return Sentence(f"Read back {len(frame)} runs with their grid ({grid}).{same}")
+
+
+#: column -> (shown name, scale) for :func:`readable_table`
+_TABLE_UNITS = {
+    "bad_debt": ("bad_debt (M USD)", 1e-6),
+    "liquidated_usd": ("liquidated (M USD)", 1e-6),
+    "market.depth": ("market.depth (M USD)", 1e-6),
+}
+
+
+def readable_table(frame, digits=3):
+    """A sweep's table as a learner reads it: USD columns in millions (named so), values rounded to
+    ``digits`` (no scientific notation). The frame's own columns are unchanged; this is for display."""
+    out = frame.copy()
+    for col, (name, scale) in _TABLE_UNITS.items():
+        if col in out.columns:
+            out[col] = out[col].astype(float) * scale
+            out = out.rename(columns={col: name})
+    return out.round(digits)
