@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forecast import forecast, liquidation_map
+from ..forecast import forecast
 from ..market import MarketParams
 from ..scenarios import ReplayScenario
 from ..simulation import Config, build, run

@@ -11,7 +11,8 @@ from ..simulation import Config, OracleRanges, simulate
 from .controls import Control
 from .text import Sentence, extra_fall, fmt_musd, fmt_pct, fmt_sync
 
-__all__ = ["SCENARIOS", "SEED_MAX", "DESIGN_KNOBS", "CONTROLS", "design_config", "design_run", "measure_rows", "comparison_sentence"]
+__all__ = ["SCENARIOS", "SEED_MAX", "DESIGN_KNOBS", "CONTROLS", "design_config", "design_run", "measure_rows",
+           "comparison_sentence"]
 
 SCENARIOS = ("crash", "bad report")
 SEED_MAX = 9999

@@ -22,7 +22,8 @@ from .controls import Control
 from .text import Sentence, fmt_usd
 
 __all__ = ["PRICE0", "N_STEPS", "MAX_FALL_STEPS", "LT", "STATES", "CONTROLS", "classroom_book", "engine_path",
-           "engine_run", "balances_at", "keeper_bonus_at", "account_states", "partial_health", "partial_lowers_health_below",
+           "engine_run", "balances_at", "keeper_bonus_at", "account_states", "partial_health",
+           "partial_lowers_health_below",
            "book_state", "ledger_rows", "ledger_totals", "bad_debt_sentence"]
 
 PRICE0 = 2000.0
@@ -52,7 +53,8 @@ def classroom_book():
 
 
 def engine_path(price, fall_steps=6):
-    """Prices per step (USD): PRICE0 at step 0, a straight fall to ``price`` reached at step ``fall_steps``, then flat."""
+    """Prices per step (USD): PRICE0 at step 0, a straight fall to ``price`` reached at step ``fall_steps``,
+    then flat."""
     frac = np.clip(np.arange(N_STEPS) / fall_steps, 0.0, 1.0)
     return PRICE0 + (float(price) - PRICE0) * frac
 

@@ -15,7 +15,7 @@ from ..lessons.cascades import DESIGNS as _DESIGNS
 from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
 from .app import LessonApp, canvas_widget, control_widget, main_slider, new_figure
 
-__all__ = ["DESIGNS", "cascade_config", "DepthCascade", "depth_sweep", "DepthSweepFigure", "CONTROLS"]
+__all__ = ["SEED_MAX", "DESIGNS", "cascade_config", "DepthCascade", "depth_sweep", "DepthSweepFigure", "CONTROLS"]
 
 #: Designs are not platforms, so they are told apart by line width, style and shade,
 #: leaving the platform colours to mean platforms. Where the three lines coincide (no

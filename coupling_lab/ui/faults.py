@@ -16,7 +16,7 @@ from ..simulation import Config, simulate
 from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison", "CONTROLS"]
+__all__ = ["SEED_MAX", "FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison", "CONTROLS"]
 
 
 class FaultComparison(LessonApp):

@@ -15,7 +15,7 @@ from ..lessons.forecast import (CONTROLS, DROP_AT, N_PLATFORMS, N_STEPS, PRICE0,
 from ._common import MARKET_COLOR, nice_ceiling, platform_color, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["PRICE0", "DROP_AT", "drop_config", "ForecastVsSimulation", "CONTROLS"]
+__all__ = ["SEED_MAX", "PRICE0", "DROP_AT", "drop_config", "ForecastVsSimulation", "CONTROLS"]
 
 FORECAST_COLOR = "#000000"
 SIM_COLOR = "#999999"

@@ -14,7 +14,7 @@ from ..simulation import simulate
 from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
 from .app import LessonApp, canvas_widget, control_widget, main_slider, new_figure
 
-__all__ = ["SCENARIOS", "DESIGN_KNOBS", "design_config", "TwoDesigns", "CONTROLS"]
+__all__ = ["SEED_MAX", "SCENARIOS", "DESIGN_KNOBS", "design_config", "TwoDesigns", "CONTROLS"]
 
 #: Designs are not platforms: they get two colours outside the platform palette
 #: (Paul Tol's colour-blind-safe indigo and rose), and line styles.

@@ -20,7 +20,8 @@ from ..sweep import sweep
 from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary", "CONTROLS",
+__all__ = ["SEED_MAX", "SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary",
+           "CONTROLS",
            "SWEEP_CONTROLS", "activity_window", "path_window", "readout_rows"]
 
 _FLOW_SCALE = 1e6  # notional is drawn in millions of USD

@@ -21,7 +21,8 @@ from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
-__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "readable_table", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
+__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "readable_table", "sweep_summary",
+           "plot_measure", "plot_heatmap", "plot_dial",
            "SweepExplorer"]
 
 
@@ -218,8 +219,9 @@ class SweepExplorer(LessonApp):
         short = PARAMETER_LABELS.get(self.param, self.param).split(" (")[0]
         label = PARAMETER_LABELS.get(self.param, "")
         unit = label[label.rfind("(") + 1:-1] if label.endswith(")") else ""
-        slider = widgets.SelectionSlider(options=[(_fmt(v, self.param, self.formats) + (f" {unit}" if unit and self.formats else ""), v)
-                                                  for v in self.choices], value=self.choices[0],
+        suffix = f" {unit}" if unit and self.formats else ""
+        slider = widgets.SelectionSlider(options=[(_fmt(v, self.param, self.formats) + suffix, v) for v in self.choices],
+                                         value=self.choices[0],
                                          description=short, style={"description_width": "initial"},
                                          layout=widgets.Layout(width="28em"))
         return {"value": main_slider(slider)}
@@ -264,7 +266,8 @@ class SweepExplorer(LessonApp):
             xs, mean, lo, hi = result[m]
             self.lines[m].set_data(xs, mean)
             self.bands[m].set_data(xs, lo, hi)
-        self.title.set_text(f"{_label(self.param)} = {_fmt(result['value'], self.param, self.formats)}: mean and {self.level:.0%} "
+        value = _fmt(result["value"], self.param, self.formats)
+        self.title.set_text(f"{_label(self.param)} = {value}: mean and {self.level:.0%} "
                             f"band over up to {result['n']} seeds (grey: the other values)")
 
 
