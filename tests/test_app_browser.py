@@ -281,6 +281,43 @@ def test_lesson_page_holds_no_notebook_source(lesson):
         assert line not in html and escaped not in html, f"source line {line!r} is in the page"
 
 
+# Python reprs a learner must never read (issue: "no raw Python on a served page"). Anywhere in
+# the page's text: numpy scalars and arrays, the model's result reprs. In the cells' outputs
+# (widgets, readouts, sentences, tables), also a dataclass repr (``Name(field=``), and line by
+# line a bare tuple, list or dict, a quoted string, a long bare float; scientific notation and
+# a negative zero. (Prose may quote code, e.g. ``Config()``: only outputs are held to that.)
+REPR_ANYWHERE = re.compile(r"\bnp\.(float|int|uint|bool|str|complex)\d*\(|\barray\(|\bdtype=|\bMeasures\(")
+REPR_LINE = re.compile(r"^\s*(\(.*,.*\)|\[.*,.*\]|\{.*:.*\}|'.*'|\".*\"|-?\d+\.\d{4,})\s*$")
+REPR_IN_OUTPUT = re.compile(r"\b[A-Z][A-Za-z]+\([a-z_]+=|\b\d+(\.\d+)?e[+-]\d+\b|(?<![\d.])-0\.0+(?!\d*[1-9])\b")
+
+
+def python_reprs(page_text, output_text):
+    """Every Python repr pattern in a page's text (its whole text, and its cells' outputs)."""
+    found = [m.group(0) for m in REPR_ANYWHERE.finditer(page_text)]
+    found += [line.strip() for line in output_text.splitlines() if REPR_LINE.match(line)]
+    found += [m.group(0) for m in REPR_IN_OUTPUT.finditer(output_text)]
+    return found
+
+
+def test_repr_patterns_are_caught():
+    outputs = "\n".join(["np.float64(5758.3)", "(0.01, 0.009000000000000001)", "{'A': 0.276, 'B': 0.035}",
+                         "107.97912", "readout 5e+07", "synchrony -0.00", "array([1, 2])"])
+    assert len(python_reprs("Measures(synchrony=0.1)\n" + outputs, outputs)) == 8
+    assert python_reprs("", "Forecast(drop=0.1, kappa=0.2)") == ["Forecast(drop="]
+    fine = "Bad debt 5,758 USD.\nsynchrony 0.04 (1 = in lockstep)\n-0.01 · 0.00\nseed 1\tdepth 150 M USD"
+    assert python_reprs("A sentence (with a clause, and a comma). Code in prose: `Config()`, np.linspace(0, 1).",
+                        fine) == []
+
+
+def test_lesson_page_text_holds_no_python_repr(lesson):
+    """Every value a learner sees is a labelled, formatted sentence, widget or figure: no repr anywhere."""
+    page = lesson.page
+    body = page.inner_text("body")
+    outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+    found = python_reprs(body, outputs)
+    assert not found, f"{lesson.notebook.name} shows Python reprs: {found[:5]}"
+
+
 def test_moving_the_main_control_changes_the_figure(lesson):
     before = lesson.settle()
     handle = lesson.page.locator(MAIN_HANDLE).first

@@ -279,3 +279,152 @@ def test_status_messages_carry_no_paths(dial):
     set_raw(dial.controls["sharing"], "/etc/passwd")
     assert not re.search(r"Traceback|File \"", dial.status.message)
     dial.controls["sharing"].value = 0.4
+
+
+# --- every control declared once: the widget and the bound check agree -------------------------
+from coupling_lab.lessons import Control  # noqa: E402
+from coupling_lab.ui.cascades import DepthCascade  # noqa: E402
+from coupling_lab.ui.faults import FaultComparison  # noqa: E402
+from coupling_lab.ui.forecast import ForecastVsSimulation  # noqa: E402
+from coupling_lab.ui.mitigations import TwoDesigns  # noqa: E402
+
+APPS = {
+    "00": lambda: CouplingPicture(),
+    "01": lambda: OneEngine(),
+    "02": lambda: SharingDial(),
+    "02-sweep": lambda: DialSweep(run=False),
+    "03": lambda: DepthCascade(),
+    "04": lambda: FaultComparison(),
+    "05": lambda: TwoDesigns(),
+    "06": lambda: ForecastVsSimulation(),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(APPS), ids=sorted(APPS))
+def default_app(request):
+    return APPS[request.param]()
+
+
+def test_every_app_widget_range_equals_its_declared_control(default_app):
+    app = default_app
+    assert set(app.bounds) == set(app.controls)
+    for name, control in app.bounds.items():
+        assert isinstance(control, Control), f"{name}: the bound is not a declared Control"
+        widget = app.controls[name]
+        assert widget.value == control.default, f"{name}: opens at {widget.value!r}, declared {control.default!r}"
+        if control.choices is not None:
+            assert tuple(widget.options) == tuple(control.choices), name
+            continue
+        assert (widget.min, widget.max) == (control.low, control.high), \
+            f"{name}: widget [{widget.min}, {widget.max}] vs declared [{control.low}, {control.high}]"
+        if name == "sharing" and isinstance(app, SharingDial):
+            assert widget.step == pytest.approx(1 / app.values["n_platforms"])  # one platform per step
+        else:
+            assert widget.step == pytest.approx(control.step), name
+        assert control.description in widget.description or widget.description == control.description
+        # the lesson accepts exactly the widget's range: both ends, nothing past them
+        assert control.read(name, widget.max) == widget.max and control.read(name, widget.min) == widget.min
+        past = widget.max + (control.step or 1)
+        with pytest.raises(ValueError):
+            control.read(name, past)
+
+
+def test_page_text_holds_no_python_repr(default_app):
+    """Readouts and tables are formatted sentences: no np.float64(...), array(...), Measures(...) or -0.00."""
+    texts = [w.value for w in (getattr(default_app, a, None) for a in ("readout", "table")) if w is not None]
+    for text in texts:
+        for pattern in ("np.float64", "np.int64", "array(", "Measures(", "-0.00", "dtype", "e+0"):
+            assert pattern not in text, f"{pattern!r} in {text[:200]!r}"
+
+
+# --- figures that do not mislead -----------------------------------------------------------------
+def test_lesson00_time_axis_fixed_and_shared_lines_both_visible():
+    pic = CouplingPicture()
+    limits = set()
+    for s in (0.0, 0.5, 1.0):
+        pic.controls["sharing"].value = s
+        limits.add(tuple(pic.ax_price.get_xlim()))
+    assert len(limits) == 1
+    one, two = pic.oracle_lines
+    # at sharing 1 the two lines coincide: a wide one under a narrow dashed one
+    np.testing.assert_array_equal(one.get_ydata(), two.get_ydata())
+    assert one.get_linewidth() > 2 * two.get_linewidth() and two.get_zorder() > one.get_zorder()
+    assert two.get_linestyle() != one.get_linestyle()
+
+
+def test_lesson02_time_axis_fixed_along_the_dial(dial):
+    limits = set()
+    for s in (0.0, 0.4, 1.0):
+        dial.controls["sharing"].value = s
+        limits.add(tuple(dial.ax_price.get_xlim()))
+    assert len(limits) == 1
+    dial.controls["sharing"].value = 0.4
+
+
+def test_dial_sweep_table_follows_every_run():
+    sw = DialSweep(n_dial=2, n_seeds=2, n_platforms=2)
+    assert "Means over 2 seeds" in sw.table.value and "%" in sw.table.value
+    sw.controls["n_seeds"].value = 3
+    sw.run(wait=True)
+    assert "Means over 3 seeds" in sw.table.value and "Means over 2 seeds" not in sw.table.value
+
+
+def test_lesson03_designs_drawn_distinguishably_when_they_coincide():
+    app = DepthCascade()
+    widths = [line.get_linewidth() for line in app.price_lines]
+    orders = [line.get_zorder() for line in app.price_lines]
+    assert widths == sorted(widths, reverse=True) and orders == sorted(orders) and len(set(widths)) == 3
+    assert "crash + noise" in app.readout.value
+
+
+def test_lesson04_selling_panels_on_their_own_scales():
+    app = FaultComparison(size=10)
+    left, right = app.cols[0]["ax_q"], app.cols[1]["ax_q"]
+    assert right.get_ylim()[1] < 0.2 * left.get_ylim()[1]  # 5 vs 250 M USD: the right panel is readable
+    top = max(p.get_xy()[:, 1].max() for p in app.cols[1]["polys"])
+    assert top > 0.3 * right.get_ylim()[1]
+    assert app.cols[0]["ax_p"].get_ylim() == app.cols[1]["ax_p"].get_ylim()  # one price scale
+
+
+@pytest.mark.parametrize("make", [TwoDesigns, ForecastVsSimulation], ids=["05", "06"])
+def test_legends_sit_off_the_data(make):
+    app = make()
+    app.fig.canvas.draw()
+    renderer = app.fig.canvas.get_renderer()
+    for ax in app.fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box, area = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+        overlap_w = min(box.x1, area.x1) - max(box.x0, area.x0)
+        overlap_h = min(box.y1, area.y1) - max(box.y0, area.y0)
+        assert overlap_w <= 1 or overlap_h <= 1, f"a legend overlaps the data area of {ax.get_title(loc='left')!r}"
+
+
+def test_lesson07_figures_fit_a_1280_px_page_and_write_depths_in_millions():
+    from coupling_lab import Config, sweep
+    from coupling_lab.ui.sweep_plots import READABLE, SweepExplorer, plot_dial, plot_heatmap
+
+    frame = sweep(Config(n_platforms=2), {"sharing": [0.0, 1.0], "market.depth": [5e7, 2e8]}, seeds=range(2),
+                  progress=False)
+    one = frame[frame["market.depth"] == 5e7]
+    for fig in (plot_dial(one), plot_heatmap(frame, "excess_drawdown", formats=READABLE).figure,
+                SweepExplorer(frame, formats=READABLE).fig):
+        assert fig.get_size_inches()[0] * fig.dpi <= 1100
+    ax = plot_heatmap(frame, "excess_drawdown", formats=READABLE)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["50 M", "200 M"]
+    explorer = SweepExplorer(frame, formats=READABLE)
+    labels = [label for label, _ in explorer.controls["value"].options]
+    assert labels == ["50 M USD", "200 M USD"] and not any("e+" in label for label in labels)
+
+
+def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
+    from coupling_lab import Config, sweep
+    from coupling_lab.ui.sweep_plots import readable_table
+
+    frame = sweep(Config(n_platforms=2), {"market.depth": [5e7, 2e8]}, seeds=range(2), progress=False)
+    table = readable_table(frame)
+    assert list(frame.columns) != list(table.columns) and "liquidated (M USD)" in table.columns
+    np.testing.assert_allclose(table["liquidated (M USD)"], (frame["liquidated_usd"] / 1e6).round(3))
+    assert sorted(table["market.depth (M USD)"].unique()) == [50.0, 200.0]
+    assert "e+" not in table.to_html() and "e+" not in table.to_string()

@@ -5,9 +5,10 @@ import functools
 import html
 import logging
 import math
-from numbers import Real
 
 import ipywidgets as widgets
+
+from ..lessons.controls import UntrustedValue, check_value
 
 __all__ = ["PALETTE", "platform_color", "style_axes", "stable_limits", "nice_ceiling", "UntrustedValue",
            "read_control", "Status"]
@@ -70,42 +71,8 @@ def nice_ceiling(x):
     return next(round(m * mag, 12) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * mag >= x * (1 - 1e-12))
 
 
-class UntrustedValue(ValueError):
-    """A control sent a value outside what the lesson allows."""
-
-
-def _brief(value):
-    """A value as a short text for a one-line message (a page can send a 300-digit integer)."""
-    text = repr(value)
-    if isinstance(value, Real) and not isinstance(value, bool) and len(text) > 24:
-        try:
-            return f"{float(value):.3g}"
-        except OverflowError:
-            return f"{'-' if value < 0 else ''}a number with {len(text.lstrip('-'))} digits"
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def read_control(name, value, low, high, integer=False, choices=None):
-    """Check a widget value against the lesson's own bounds (not the widget's,
-    which the page can change) and return it as float or int.
-
-    Raises :class:`UntrustedValue` with a one-line message for NaN, inf,
-    ``None``, strings, out-of-range numbers and non-integers where an integer
-    is required.
-    """
-    if choices is not None:
-        if value not in choices:
-            raise UntrustedValue(f"{name} must be one of {list(choices)}; got {_brief(value)}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise UntrustedValue(f"{name} must be a number in [{low}, {high}]; got {_brief(value)}")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise UntrustedValue(f"{name} must be in [{low}, {high}]; got {_brief(value)}")
-    if integer:
-        if float(value) != int(value):
-            raise UntrustedValue(f"{name} must be a whole number in [{low}, {high}]; got {_brief(value)}")
-        return int(value)
-    return float(value)
+# the check lives with the lessons' declarations (widget-free); these names are kept here
+read_control = check_value
 
 
 class Status:

@@ -2,9 +2,11 @@
 
 A lesson app is a small class with
 
-* ``bounds`` -- the lesson's own limits for each control, declared as data
-  (:class:`Bound`); a widget's ``min``/``max`` are synced traits the page can
-  change, so they are never trusted;
+* ``bounds`` -- the lesson's own limits for each control, declared as data: a
+  :class:`~coupling_lab.lessons.Control` (range, step, default, label, unit; the
+  widget is built from it with :func:`control_widget`) or a :class:`Bound`; a
+  widget's ``min``/``max`` are synced traits the page can change, so they are
+  never trusted;
 * ``controls`` -- a dict ``name -> widget``; the first interactive control of a
   lesson (its *main control*) carries the CSS class ``cl-main-control``;
 * ``status`` -- a :class:`~coupling_lab.ui.Status` line under the controls;
@@ -45,7 +47,7 @@ import ipywidgets as widgets
 from ._common import Status, read_control
 from ._layers import LayeredDraw
 
-__all__ = ["Bound", "LessonApp", "main_slider", "canvas_widget", "new_figure"]
+__all__ = ["Bound", "LessonApp", "main_slider", "canvas_widget", "new_figure", "control_widget"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,41 @@ class Bound:
     def read(self, name, value):
         """The checked value, or :class:`~coupling_lab.ui.UntrustedValue` with one line."""
         return read_control(name, value, self.low, self.high, integer=self.integer, choices=self.choices)
+
+
+_STYLE = {"description_width": "initial"}
+
+
+def control_widget(control, value=None, width=None, **extra):
+    """The widget of a declared :class:`~coupling_lab.lessons.Control`: its range, step, default,
+    label and unit, so the widget and the lesson's bound check cannot drift apart.
+
+    Numbers get a slider (``IntSlider`` for whole numbers) or, with ``kind="text"``, a
+    ``BoundedIntText``/``BoundedFloatText``; choices get ``ToggleButtons`` or, with
+    ``kind="dropdown"``, a ``Dropdown``. ``value`` overrides the default (an app's argument);
+    ``extra`` goes to the widget (e.g. ``style``).
+    """
+    value = control.default if value is None else value
+    layout = widgets.Layout(width=width) if width else widgets.Layout()
+    if control.choices is not None:
+        if control.kind == "dropdown":
+            return widgets.Dropdown(options=control.choices, value=value, description=control.description,
+                                    style=_STYLE, layout=layout, **extra)
+        style = {"description_width": "initial", **extra.pop("style", {})}
+        return widgets.ToggleButtons(options=control.choices, value=value, description=control.description,
+                                     style=style, layout=layout, **extra)
+    if control.kind == "text":
+        cls = widgets.BoundedIntText if control.integer else widgets.BoundedFloatText
+        return cls(value=value, min=control.low, max=control.high, step=control.step or 1,
+                   description=control.description, style=_STYLE, layout=layout, **extra)
+    cls = widgets.IntSlider if control.integer else widgets.FloatSlider
+    kwargs = dict(value=value, min=control.low, max=control.high, description=control.description,
+                  continuous_update=False, style=_STYLE, layout=layout)
+    if control.step is not None:
+        kwargs["step"] = control.step
+    if control.fmt:
+        kwargs["readout_format"] = control.fmt
+    return cls(**kwargs, **extra)
 
 
 def main_slider(slider):

@@ -9,48 +9,25 @@ import math
 import ipywidgets as widgets
 import numpy as np
 
-from ..market import MarketParams
-from ..scenarios import CrashScenario
-from ..simulation import Config, simulate
+from ..lessons.cascades import (CONTROLS, READOUT_HEAD, SEED_MAX, cascade_config, depth_sweep, design_run, falls,
+                                readout_rows)
+from ..lessons.cascades import DESIGNS as _DESIGNS
 from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
-from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
+from .app import LessonApp, canvas_widget, control_widget, main_slider, new_figure
 
-__all__ = ["DESIGNS", "cascade_config", "DepthCascade", "depth_sweep", "DepthSweepFigure"]
+__all__ = ["SEED_MAX", "DESIGNS", "cascade_config", "DepthCascade", "depth_sweep", "DepthSweepFigure", "CONTROLS"]
 
-#: The three designs compared in every panel: (label, n_platforms, sharing, line style).
-#: Designs are not platforms, so they are told apart by line style and shade,
-#: leaving the platform colours to mean platforms.
-DESIGNS = (
-    ("one platform alone", 1, 1.0, dict(color="#56B4E9", ls=":", lw=2.2)),
-    ("5 platforms, own oracles", 5, 0.0, dict(color="#555555", ls="--", lw=1.6)),
-    ("5 platforms, one shared oracle", 5, 1.0, dict(color="#000000", ls="-", lw=1.8)),
+#: Designs are not platforms, so they are told apart by line width, style and shade,
+#: leaving the platform colours to mean platforms. Where the three lines coincide (no
+#: cascade), the wide pale one shows under the dashed one, which shows under the thin black one.
+STYLES = (
+    dict(color="#56B4E9", ls="-", lw=4.2, alpha=0.8, zorder=2),
+    dict(color="#555555", ls=(0, (5, 2)), lw=2.2, zorder=3),
+    dict(color="#000000", ls="-", lw=1.0, zorder=4),
 )
-SEED_MAX = 9999
-
-
-def cascade_config(depth_musd=150.0, resilience=0.1, drop=0.06, n_platforms=5, sharing=1.0):
-    """The lesson's scenario: a ``drop`` fall of the fundamental over 5 minutes, starting at minute 30.
-
-    Every platform holds the same drawn book (``identical_books``), so the
-    five-platform designs hold exactly five times the book of the one alone.
-    The classroom calibration (150 M USD, 10 % resilience per minute, a 6 %
-    fall) is where, over seeds 0-9, one platform alone adds about 1 % to the
-    fall, five on their own oracles mostly a few per cent, and five on one
-    shared oracle mostly run away (checked in ``tests/test_lessons_3_6.py``).
-    """
-    return Config(
-        scenario=CrashScenario(n_steps=240, depth=drop, start=30, duration=5),
-        n_platforms=n_platforms, sharing=sharing, identical_books=True,
-        market=MarketParams(depth=depth_musd * 1e6, resilience=resilience),
-    )
-
-
-def _falls(result):
-    """(fundamental fall, total market fall) as fractions of the starting price."""
-    p0 = math.exp(result.x_t[0])
-    fundamental = 1.0 - math.exp(result.x_t.min()) / p0
-    total = 1.0 - result.market_t.min() / p0
-    return fundamental, total
+#: (label, n_platforms, sharing, line style) for each design (lesson logic in coupling_lab.lessons.cascades)
+DESIGNS = tuple((label, n, sharing, st) for (label, n, sharing), st in zip(_DESIGNS, STYLES))
+_falls = falls
 
 
 class DepthCascade(LessonApp):
@@ -61,34 +38,21 @@ class DepthCascade(LessonApp):
     extra part forced selling made; collateral sold.
     """
 
-    bounds = {
-        "depth": Bound(20.0, 2000.0),
-        "resilience": Bound(0.0, 1.0),
-        "drop": Bound(0.0, 30.0),
-        "seed": Bound(0, SEED_MAX, integer=True),
-    }
+    bounds = CONTROLS
 
-    def __init__(self, depth=400.0, resilience=0.1, drop=6.0, seed=1):
+    def __init__(self, depth=None, resilience=None, drop=None, seed=None):
         self._init = dict(depth=depth, resilience=resilience, drop=drop, seed=seed)
         self.readout = widgets.HTML("")
         # one run per (design, checked values): moving the depth back and forth re-runs nothing
-        self._run = functools.lru_cache(maxsize=8 * len(DESIGNS))(_simulate_design)
+        self._run = functools.lru_cache(maxsize=8 * len(DESIGNS))(design_run)
         super().__init__()
 
     def build_controls(self):
-        i, style = self._init, {"description_width": "initial"}
-        return {
-            "depth": main_slider(widgets.FloatSlider(
-                value=i["depth"], min=20, max=1000, step=10, description="market depth D (M USD)",
-                continuous_update=False, style=style, layout=widgets.Layout(width="430px"))),
-            "resilience": widgets.FloatSlider(value=i["resilience"], min=0, max=1, step=0.05,
-                                              description="resilience ρ (per min)", continuous_update=False,
-                                              style=style, layout=widgets.Layout(width="330px")),
-            "drop": widgets.FloatSlider(value=i["drop"], min=0, max=30, step=1, description="fundamental fall (%)",
-                                        continuous_update=False, style=style, layout=widgets.Layout(width="330px")),
-            "seed": widgets.BoundedIntText(value=i["seed"], min=0, max=SEED_MAX, description="seed",
-                                           style=style, layout=widgets.Layout(width="140px")),
-        }
+        i = self._init
+        widths = {"depth": "430px", "resilience": "330px", "drop": "330px", "seed": "140px"}
+        controls = {name: control_widget(c, i[name], width=widths[name]) for name, c in CONTROLS.items()}
+        main_slider(controls["depth"])
+        return controls
 
     def build_figure(self):
         fig, axes = new_figure(2, 2, figsize=(10, 6.4), gridspec_kw={"width_ratios": [1.7, 1.0]})
@@ -103,12 +67,12 @@ class DepthCascade(LessonApp):
                    title="Price impact $κ_t$ of forced selling")
         x = np.arange(len(DESIGNS))
         short = ["alone", "5, own", "5, shared"]
-        self.fund_bars = ax_b.bar(x, np.zeros(3), color="#BBBBBB", label="fall of the fundamental")
+        self.fund_bars = ax_b.bar(x, np.zeros(3), color="#BBBBBB", label="fall of the fundamental (crash + noise)")
         self.extra_bars = ax_b.bar(x, np.zeros(3), color="#D55E00", label="extra fall from forced selling")
         ax_b.set_xticks(x, short)
         self.legends.append(ax_b.legend(loc="upper left", fontsize="small", frameon=False))
         style_axes(ax_b, ylabel="fall from start (%)", title="How far the market fell")
-        self.sold_bars = ax_q.bar(x, np.zeros(3), color=[st["color"] for *_, st in DESIGNS],
+        self.sold_bars = ax_q.bar(x, np.zeros(3), color=[st["color"] for *_, st in DESIGNS], alpha=0.85,
                                   edgecolor="#000000", linewidth=0.6)
         ax_q.set_xticks(x, short)
         style_axes(ax_q, ylabel="collateral sold (M USD)", title="Forced selling, all platforms")
@@ -161,39 +125,12 @@ class DepthCascade(LessonApp):
         return [self.readout]
 
 
-def _simulate_design(depth, resilience, drop_pct, n_platforms, sharing, seed):
-    return simulate(cascade_config(depth, resilience, drop_pct / 100.0, n_platforms, sharing), seed=seed)
-
-
 def _readout(runs):
-    rows = []
-    for (label, *_), r in zip(DESIGNS, runs):
-        m = r.measures
-        fundamental, total = _falls(r)
-        rows.append((label, f"{100 * fundamental:.1f} %", f"{100 * total:.1f} %", f"{m.excess_drawdown:.3f}",
-                     f"{m.liquidated_usd / 1e6:,.1f}", f"{m.bad_debt / 1e6:,.2f}"))
-    head = ("design", "fundamental fall", "market fall", "excess drawdown max κ", "sold (M USD)", "bad debt (M USD)")
     cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums"
-    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in head) + "</tr>"
-    for row in rows:
+    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in READOUT_HEAD) + "</tr>"
+    for row in readout_rows(runs):
         out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(v)}</td>" for v in row) + "</tr>"
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"
-
-
-def depth_sweep(depths_musd, seeds, resilience=0.1, drop=0.06):
-    """Excess drawdown (max κ) for each design, depth and seed.
-
-    Returns
-    -------
-    ndarray, shape (len(DESIGNS), len(depths_musd), len(seeds)), log units
-    """
-    out = np.empty((len(DESIGNS), len(depths_musd), len(seeds)))
-    for i, (_, n, sharing, _) in enumerate(DESIGNS):
-        for j, depth in enumerate(depths_musd):
-            cfg = cascade_config(float(depth), resilience, drop, n, sharing)
-            for s, seed in enumerate(seeds):
-                out[i, j, s] = simulate(cfg, seed=int(seed)).measures.excess_drawdown
-    return out
 
 
 class DepthSweepFigure:

@@ -1,13 +1,7 @@
 """Lesson 01, one margin engine: a small book on one platform, the learner moves the price.
 
-The run is fully explicit (:func:`coupling_lab.build` with a hand-written
-:class:`~coupling_lab.Book` and a replayed price path, then
-:func:`coupling_lab.run`): the price sits at ``PRICE0`` at step 0, falls in
-a straight line to the learner's price over ``fall_steps`` steps (1 step is a
-gap, as in a fast crash) and stays there, so the learner can watch each
-liquidation round. The
-oracle publishes every step with no threshold or delay and the market is
-very deep: this lesson is about the margin engine alone.
+The scenario, the bookkeeping and the ledger's text live in
+:mod:`coupling_lab.lessons.one_engine` (re-exported here).
 """
 from __future__ import annotations
 
@@ -17,80 +11,18 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ..accounts import Book
-from ..margin import PlatformParams, health, liquidation_price
-from ..market import MarketParams
-from ..oracles import OracleParams
-from ..scenarios import ReplayScenario
-from ..simulation import Config, build, run
-from ._common import FUNDAMENTAL_COLOR, PALETTE, platform_color, stable_limits, style_axes
-from .app import Bound, LessonApp, main_slider, new_figure
+from ..lessons.one_engine import (CONTROLS, LEDGER_HEAD, LT, MAX_FALL_STEPS, N_STEPS, PRICE0, STATES, _COLLATERAL,
+                                  account_states, balances_at, book_state, classroom_book, engine_path, engine_run,
+                                  keeper_bonus_at, ledger_rows, ledger_totals)
+from ..margin import liquidation_price
+from ._common import PALETTE, platform_color, stable_limits, style_axes
+from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["PRICE0", "N_STEPS", "classroom_book", "engine_path", "engine_run", "balances_at", "account_states",
-           "OneEngine"]
+__all__ = ["PRICE0", "N_STEPS", "classroom_book", "engine_path", "engine_run", "balances_at", "keeper_bonus_at",
+           "account_states", "OneEngine", "CONTROLS", "LT", "MAX_FALL_STEPS", "STATES"]
 
-PRICE0 = 2000.0
-N_STEPS = 12
-MAX_FALL_STEPS = 8
-LT = 0.8
-
-#: A small book at PRICE0 = 2000 USD: collateral (units) and initial health.
-_COLLATERAL = np.array([10.0, 4.0, 25.0, 6.0, 12.0, 3.0, 8.0, 15.0])
-_HEALTH0 = np.array([1.60, 1.35, 1.22, 1.15, 1.10, 1.06, 1.03, 1.01])
-
-STATES = ("safe", "liquidatable", "below h_full", "closed", "closed with bad debt")
 STATE_COLORS = {"safe": PALETTE[2], "liquidatable": PALETTE[1], "below h_full": PALETTE[5],
                 "closed": "#DDDDDD", "closed with bad debt": "#333333"}
-
-
-def classroom_book():
-    """Eight accounts whose health at 2000 USD runs from 1.60 down to 1.01 (debt ``c * p0 * LT / h``)."""
-    return Book(_COLLATERAL, _COLLATERAL * PRICE0 * LT / _HEALTH0)
-
-
-def engine_path(price, fall_steps=6):
-    """Prices per step (USD): PRICE0 at step 0, a straight fall to ``price`` reached at step ``fall_steps``, then flat."""
-    frac = np.clip(np.arange(N_STEPS) / fall_steps, 0.0, 1.0)
-    return PRICE0 + (float(price) - PRICE0) * frac
-
-
-def engine_run(price, platform=None, book=None, fall_steps=6):
-    """One platform, one oracle that follows the price exactly, a market too deep to move."""
-    platform = PlatformParams() if platform is None else platform
-    book = classroom_book() if book is None else book
-    config = Config(scenario=ReplayScenario(engine_path(price, fall_steps)), n_platforms=1, sharing=1.0, platform=platform,
-                    shared_oracle=OracleParams(theta=0.0, heartbeat=1, latency=0),
-                    market=MarketParams(depth=1e15, resilience=1.0), venue_sigma=0.0)
-    world = build(config, seed=0, books=book)
-    return run(world)
-
-
-def balances_at(result, step):
-    """Collateral (units), debt (USD), seized (units), repaid and bad debt (USD) per account after ``step``
-    (``step = -1``: the initial book).
-
-    Book-keeping from the run's event log: initial balances minus every
-    liquidation up to and including ``step``.
-    """
-    book = result.world.books[0]
-    ev = result.events
-    upto = ev["t"] <= step
-    n = book.n_accounts
-    acc = ev["account"][upto]
-    seized = np.bincount(acc, weights=ev["seized_units"][upto], minlength=n)
-    repaid = np.bincount(acc, weights=ev["repaid_usd"][upto], minlength=n)
-    bad = np.bincount(acc, weights=ev["bad_debt_usd"][upto], minlength=n)
-    collateral = np.maximum(book.collateral - seized, 0.0)
-    debt = np.maximum(book.debt - repaid - bad, 0.0)
-    return collateral, debt, seized, repaid, bad
-
-
-def account_states(collateral, debt, bad, price, params):
-    """Each account's health at ``price`` and its state (one of :data:`STATES`)."""
-    h = health(collateral, debt, price, params.lt)
-    state = np.where(debt <= 0, np.where(bad > 0, "closed with bad debt", "closed"),
-                     np.where(h >= 1, "safe", np.where(h < params.h_full, "below h_full", "liquidatable")))
-    return h, state
 
 
 class OneEngine(LessonApp):
@@ -100,16 +32,9 @@ class OneEngine(LessonApp):
     step's balances to show), ``close_factor``, ``bonus``, ``h_full``.
     """
 
-    bounds = {
-        "price": Bound(1000.0, 2200.0),
-        "step": Bound(0, N_STEPS - 1, integer=True),
-        "fall_steps": Bound(1, MAX_FALL_STEPS, integer=True),
-        "close_factor": Bound(0.05, 1.0),
-        "bonus": Bound(0.0, 0.25),
-        "h_full": Bound(0.0, 1.0),
-    }
+    bounds = CONTROLS
 
-    def __init__(self, price=1700.0, step=3, fall_steps=6, close_factor=0.5, bonus=0.05, h_full=0.95):
+    def __init__(self, price=None, step=None, fall_steps=None, close_factor=None, bonus=None, h_full=None):
         self._init = dict(price=price, step=step, fall_steps=fall_steps, close_factor=close_factor, bonus=bonus,
                           h_full=h_full)
         self.table = widgets.HTML("")
@@ -117,24 +42,10 @@ class OneEngine(LessonApp):
 
     def build_controls(self):
         i = self._init
-        style = {"description_width": "initial"}
-        wide = widgets.Layout(width="380px")
-        return {
-            "price": main_slider(widgets.FloatSlider(value=i["price"], min=1000, max=2200, step=10,
-                                                     description="price after the fall (USD)", readout_format=".0f",
-                                                     continuous_update=False, style=style, layout=wide)),
-            "step": widgets.IntSlider(value=i["step"], min=0, max=N_STEPS - 1, description="show step",
-                                      continuous_update=False, style=style, layout=widgets.Layout(width="300px")),
-            "fall_steps": widgets.IntSlider(value=i["fall_steps"], min=1, max=MAX_FALL_STEPS,
-                                            description="fall lasts (steps)", continuous_update=False, style=style),
-            "close_factor": widgets.FloatSlider(value=i["close_factor"], min=0.05, max=1.0, step=0.05,
-                                                description="close factor f", continuous_update=False, style=style),
-            "bonus": widgets.FloatSlider(value=i["bonus"], min=0.0, max=0.25, step=0.01, description="bonus b",
-                                         continuous_update=False, style=style),
-            "h_full": widgets.FloatSlider(value=i["h_full"], min=0.0, max=1.0, step=0.05,
-                                          description="full liquidation below h_full", continuous_update=False,
-                                          style=style),
-        }
+        widths = {"price": "380px", "step": "300px"}
+        controls = {name: control_widget(c, i[name], width=widths.get(name)) for name, c in CONTROLS.items()}
+        main_slider(controls["price"])
+        return controls
 
     def build_figure(self):
         n = _COLLATERAL.size
@@ -176,16 +87,8 @@ class OneEngine(LessonApp):
         return fig
 
     def compute(self, values):
-        platform = PlatformParams(lt=LT, close_factor=values["close_factor"], bonus=values["bonus"],
-                                  h_full=values["h_full"])
-        result = engine_run(values["price"], platform, fall_steps=values["fall_steps"])
-        step = values["step"]
-        price = float(result.price_tk[step, 0])
-        # balances before this step's round, at this step's price: who is about to be liquidated
-        collateral, debt, seized, repaid, bad = balances_at(result, step - 1)
-        h, state = account_states(collateral, debt, bad, price, platform)
-        return dict(result=result, step=step, price=price, platform=platform, collateral=collateral, debt=debt,
-                    seized=seized, repaid=repaid, bad=bad, health=h, state=state)
+        return book_state(values["price"], values["step"], fall_steps=values["fall_steps"],
+                          close_factor=values["close_factor"], bonus=values["bonus"], h_full=values["h_full"])
 
     def draw(self, s):
         result, step, platform = s["result"], s["step"], s["platform"]
@@ -241,25 +144,8 @@ class OneEngine(LessonApp):
 
 def ledger_html(s):
     """The book before the shown step's liquidation round, as an HTML table with totals."""
-    book = s["result"].world.books[0]
-    p = s["platform"]
-    price = s["price"]
-    pstar = liquidation_price(book.collateral, book.debt, p.lt)
-    # keepers receive seized collateral worth repaid * (1 + b) at the oracle price
-    bonus_usd = s["seized"] * price - s["repaid"]
-    rows = []
-    for k in range(book.n_accounts):
-        h = s["health"][k]
-        rows.append((f"A{k + 1}", f"{book.collateral[k]:.1f}", f"{book.debt[k]:,.0f}", f"{pstar[k]:,.0f}",
-                     f"{s['collateral'][k]:.2f}", f"{s['debt'][k]:,.0f}", "—" if not np.isfinite(h) else f"{h:.2f}",
-                     f"{s['repaid'][k]:,.0f}", f"{s['bad'][k]:,.0f}", s["state"][k]))
-    head = ("account", "collateral at start (units)", "debt at start (USD)", "p* at start (USD)", "collateral now",
-            "debt now (USD)", "health now", "repaid (USD)", "bad debt (USD)", "state")
-    th = "".join(f"<th style='padding:2px 8px;text-align:right'>{html.escape(x)}</th>" for x in head)
+    th = "".join(f"<th style='padding:2px 8px;text-align:right'>{html.escape(x)}</th>" for x in LEDGER_HEAD)
     body = "".join("<tr>" + "".join(f"<td style='padding:1px 8px;text-align:right'>{html.escape(v)}</td>"
-                                    for v in r) + "</tr>" for r in rows)
-    totals = (f"Before step {s['step']}'s round, so far: repaid {s['repaid'].sum():,.0f} USD; "
-              f"collateral seized {s['seized'].sum():.2f} units; bonus to keepers about {bonus_usd.sum():,.0f} USD; "
-              f"bad debt {s['bad'].sum():,.0f} USD.")
+                                    for v in r) + "</tr>" for r in ledger_rows(s))
     return (f"<table class='cl-ledger' style='border-collapse:collapse;font-size:0.85em;"
-            f"font-variant-numeric:tabular-nums'><tr>{th}</tr>{body}</table><p>{html.escape(totals)}</p>")
+            f"font-variant-numeric:tabular-nums'><tr>{th}</tr>{body}</table><p>{html.escape(ledger_totals(s))}</p>")

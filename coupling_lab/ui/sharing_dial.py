@@ -12,58 +12,19 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from ..scenarios import CrashScenario, GBMScenario, JumpScenario
+from ..lessons.sharing_dial import (CONTROLS, MAX_PLATFORMS, SCENARIOS, SEED_MAX, SWEEP_CONTROLS, SWEEP_PANELS,
+                                    SWEEP_TABLE_HEAD, activity_window, dial_config, dial_summary, path_window,
+                                    readout_rows, sweep_grid, sweep_table_rows)
 from ..simulation import Config, simulate
-
-from ..sweep import summarize, sweep
+from ..sweep import sweep
 from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, nice_ceiling, platform_color, stable_limits, style_axes
-from .app import Bound, LessonApp, main_slider, new_figure
+from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary"]
+__all__ = ["SEED_MAX", "SCENARIOS", "MAX_PLATFORMS", "dial_config", "SharingDial", "DialSweep", "dial_summary",
+           "CONTROLS",
+           "SWEEP_CONTROLS", "activity_window", "path_window", "readout_rows"]
 
-#: The three price paths of the lesson. The GBM drifts down (about -18 % over
-#: the run on average) so that, like the others, it liquidates something.
-SCENARIOS = {
-    "crash": CrashScenario(),
-    "jump": JumpScenario(),
-    "gbm": GBMScenario(mu=-0.0004, sigma=0.003),
-}
-#: The first six Okabe-Ito colours read well on white; the seventh (yellow) is
-#: faint and the eighth is the market's black, so the lesson stops at six.
-MAX_PLATFORMS = 6
-SEED_MAX = 9999
 _FLOW_SCALE = 1e6  # notional is drawn in millions of USD
-
-
-def dial_config(sharing=0.0, n_platforms=5, scenario="crash", base=None):
-    """The lesson's :class:`~coupling_lab.Config`: ``base`` with the dial, platforms and scenario set."""
-    base = Config() if base is None else base
-    return base.replace(sharing=sharing, n_platforms=n_platforms, scenario=SCENARIOS[scenario])
-
-
-def _percent(x):
-    return f"{100 * x:.1f} %"
-
-
-def readout_rows(result):
-    """(label, value, meaning) rows of the dial's readout for one run."""
-    m = result.measures
-    K = result.world.n_platforms
-    n_shared = sum(1 for j in result.world.platform_oracle if j == 0)
-    sync = "n/a (fewer than 2 platforms liquidated)" if math.isnan(m.synchrony) else f"{m.synchrony:.2f}"
-    excess = 1.0 - math.exp(-m.excess_drawdown)
-    fund = 1.0 - math.exp(-m.fundamental_drawdown)
-    window = result.world.flow_window
-    return [
-        ("on the shared oracle", f"{n_shared} of {K} platforms", "the rest read an oracle of their own"),
-        ("synchrony", sync, "mean correlation of the platforms' per-minute selling; 1 = in lockstep"),
-        ("twin dispersion", f"{m.twin_dispersion:.1f} min over {m.twin_count} platforms",
-         "spread of the minute the same account is first liquidatable; 0 = all at once"),
-        ("peak flow", _percent(m.peak_flow_share), f"of all forced selling falls in the busiest {window} minutes"),
-        ("excess drawdown", _percent(excess), f"extra fall caused by forced selling (the path alone fell {_percent(fund)})"),
-        ("liquidated", f"{m.liquidated_usd / 1e6:,.1f} M USD", "collateral sold by all platforms"),
-        ("bad debt", f"{m.bad_debt / 1e6:,.2f} M USD", "debt left when collateral ran out"),
-    ]
 
 
 def readout_html(rows):
@@ -75,31 +36,12 @@ def readout_html(rows):
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.95em'>{body}</table>"
 
 
-def activity_window(result, pad=20, min_width=120, snap=10):
-    """The x range to show: every liquidation with ``pad`` minutes either side (whole run if none),
-    widened out to multiples of ``snap`` minutes so that the axes move only in round steps."""
-    T = result.n_steps
-    busy = np.flatnonzero(result.count_tk.sum(axis=1))
-    if busy.size == 0:
-        return 0, T
-    lo, hi = max(0, busy[0] - pad), min(T, busy[-1] + 1 + pad)
-    if hi - lo < min_width:
-        mid = 0.5 * (lo + hi)
-        lo, hi = max(0, mid - min_width / 2), min(T, mid + min_width / 2)
-    if snap:
-        lo, hi = max(0, snap * math.floor(lo / snap)), min(T, snap * math.ceil(hi / snap))
-    return lo, hi
-
-
-def path_window(result, fall=0.03, pad=20, snap=10):
-    """The x range to show, from the fundamental path alone (so it stays put as the dial moves):
-    from ``pad`` minutes before the path first falls ``fall`` below its start to the end of the
-    run, snapped to ``snap`` minutes; :func:`activity_window` if the path never falls that far."""
-    T = result.n_steps
-    below = np.flatnonzero(result.x_t < result.x_t[0] + math.log1p(-fall))
-    if below.size == 0:
-        return activity_window(result, pad=pad, snap=snap)
-    return max(0, snap * math.floor((below[0] - pad) / snap)), T
+def table_html(head, rows):
+    cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums"
+    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in head) + "</tr>"
+    for row in rows:
+        out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(v)}</td>" for v in row) + "</tr>"
+    return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"
 
 
 def _view(result):
@@ -132,14 +74,9 @@ class SharingDial(LessonApp):
     excess drawdown.
     """
 
-    bounds = {
-        "sharing": Bound(0.0, 1.0),
-        "seed": Bound(0, SEED_MAX, integer=True),
-        "scenario": Bound(choices=tuple(SCENARIOS)),
-        "n_platforms": Bound(2, MAX_PLATFORMS, integer=True),
-    }
+    bounds = CONTROLS
 
-    def __init__(self, sharing=0.4, seed=1, scenario="crash", n_platforms=5, base=None):
+    def __init__(self, sharing=None, seed=None, scenario=None, n_platforms=None, base=None):
         self._init = dict(sharing=sharing, seed=seed, scenario=scenario, n_platforms=n_platforms)
         self.base = Config() if base is None else base
         self.readout = widgets.HTML("")
@@ -149,19 +86,14 @@ class SharingDial(LessonApp):
 
     def build_controls(self):
         i = self._init
-        style = {"description_width": "initial"}
+        c = CONTROLS
+        n = c["n_platforms"].default if i["n_platforms"] is None else i["n_platforms"]
         return {
-            "sharing": main_slider(widgets.FloatSlider(
-                value=i["sharing"], min=0.0, max=1.0, step=1.0 / i["n_platforms"], readout_format=".2f",
-                description="shared oracle infrastructure", style=style, continuous_update=False,
-                layout=widgets.Layout(width="420px"))),
-            "seed": widgets.BoundedIntText(value=i["seed"], min=0, max=SEED_MAX, description="seed",
-                                           layout=widgets.Layout(width="140px"), style=style),
-            "scenario": widgets.ToggleButtons(options=tuple(SCENARIOS), value=i["scenario"], description="path",
-                                              style={"button_width": "64px", "description_width": "initial"}),
-            "n_platforms": widgets.IntSlider(value=i["n_platforms"], min=2, max=MAX_PLATFORMS,
-                                             description="platforms", continuous_update=False, style=style,
-                                             layout=widgets.Layout(width="240px")),
+            # one platform per step of the dial
+            "sharing": main_slider(control_widget(c["sharing"].replace(step=1.0 / n), i["sharing"], width="420px")),
+            "seed": control_widget(c["seed"], i["seed"], width="140px"),
+            "scenario": control_widget(c["scenario"], i["scenario"], style={"button_width": "64px"}),
+            "n_platforms": control_widget(c["n_platforms"], i["n_platforms"], width="240px"),
         }
 
     def build_figure(self):
@@ -260,24 +192,6 @@ class SharingDial(LessonApp):
 
 # --- the dial swept over seeds ------------------------------------------------------
 
-#: (column, y label, title, scale) of the sweep view's panels
-SWEEP_PANELS = (
-    ("synchrony", "synchrony (mean correlation)", "Liquidations move together", 1.0),
-    ("peak_flow_share", "peak 10-min flow (% of all selling)", "Selling bunches in time", 100.0),
-    ("excess_drawdown_pct", "excess drawdown (%)", "Extra fall from forced selling", 1.0),
-)
-
-
-def dial_summary(frame, level=0.95):
-    """Mean and ``level`` confidence interval of each panel's measure per dial position.
-
-    Adds ``excess_drawdown_pct`` (``100 * (1 - exp(-excess_drawdown))``, the
-    extra fall in per cent) and uses :func:`coupling_lab.sweep.summarize`.
-    """
-    frame = frame.assign(excess_drawdown_pct=100.0 * -np.expm1(-frame["excess_drawdown"].to_numpy(dtype=float)))
-    return summarize(frame, by=["sharing"], measures=[p[0] for p in SWEEP_PANELS], level=level)
-
-
 class DialSweep(LessonApp):
     """The dial swept over many seeds: synchrony and damage against sharing, mean and 95 % CI.
 
@@ -292,17 +206,13 @@ class DialSweep(LessonApp):
     summary : DataFrame from :func:`dial_summary`
     """
 
-    bounds = {
-        "n_dial": Bound(2, 11, integer=True),
-        "n_seeds": Bound(2, 50, integer=True),
-        "scenario": Bound(choices=tuple(SCENARIOS)),
-        "n_platforms": Bound(2, MAX_PLATFORMS, integer=True),
-    }
+    bounds = SWEEP_CONTROLS
 
-    def __init__(self, n_dial=6, n_seeds=10, scenario="crash", n_platforms=5, base=None, run=True):
+    def __init__(self, n_dial=None, n_seeds=None, scenario=None, n_platforms=None, base=None, run=True):
         self._init = dict(n_dial=n_dial, n_seeds=n_seeds, scenario=scenario, n_platforms=n_platforms)
         self.base = Config() if base is None else base
         self.progress = widgets.Output(layout=widgets.Layout(min_height="2.2em"))
+        self.table = widgets.HTML("")
         self.cancel_event = threading.Event()
         self.thread = None
         self.frame = self.summary = None
@@ -315,17 +225,11 @@ class DialSweep(LessonApp):
 
     def build_controls(self):
         i = self._init
-        style = {"description_width": "initial"}
-        return {
-            "n_dial": widgets.IntSlider(value=i["n_dial"], min=2, max=11, description="dial positions",
-                                        style=style, continuous_update=False),
-            "n_seeds": widgets.IntSlider(value=i["n_seeds"], min=2, max=50, description="seeds per position",
-                                         style=style, continuous_update=False),
-            "scenario": widgets.ToggleButtons(options=tuple(SCENARIOS), value=i["scenario"], description="path",
-                                              style={"button_width": "64px", "description_width": "initial"}),
-            "n_platforms": widgets.IntSlider(value=i["n_platforms"], min=2, max=MAX_PLATFORMS,
-                                             description="platforms", style=style, continuous_update=False),
-        }
+        return {name: control_widget(c, i[name], **({"style": {"button_width": "64px"}} if c.choices else {}))
+                for name, c in SWEEP_CONTROLS.items()}
+
+    def extra_widgets(self):
+        return [self.table]
 
     def build_figure(self):
         fig, axes = new_figure(1, len(SWEEP_PANELS), figsize=(10, 3.4), sharex=True)
@@ -356,9 +260,7 @@ class DialSweep(LessonApp):
 
     def grid(self, values):
         """The dial positions ``k / K`` for ``K`` platforms, thinned to ``n_dial`` values."""
-        K = values["n_platforms"]
-        positions = np.unique(np.round(np.linspace(0, K, values["n_dial"])).astype(int)) / K
-        return [float(s) for s in positions]
+        return sweep_grid(values["n_platforms"], values["n_dial"])
 
     def compute(self, values):
         if not self._first:  # constructed with run=False: draw nothing until asked
@@ -397,6 +299,9 @@ class DialSweep(LessonApp):
         note = "" if done.get("complete", True) else f" (cancelled: {done.get('n_done')} of {done.get('n_planned')} runs)"
         self.fig.suptitle(f"The dial over {n_seeds} seeds per position: mean and 95 % confidence band{note}",
                           fontsize="medium", x=0.07, y=0.99, ha="left")
+        # the means in the plots' units, redrawn with every sweep (never a stale table)
+        self.table.value = (f"<p><b>Means over {n_seeds} seeds per position</b> (the plots' units){note}</p>"
+                            + table_html(SWEEP_TABLE_HEAD, sweep_table_rows(summary)))
 
     def run(self, wait=True):
         """Run the sweep with the current settings; ``wait=False`` runs it in a background thread."""

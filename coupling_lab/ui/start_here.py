@@ -1,19 +1,21 @@
-"""Lesson 00, start here: the whole idea in one small picture (:class:`CouplingPicture`)."""
+"""Lesson 00, start here: the whole idea in one small picture (:class:`CouplingPicture`).
+
+The scenario and the text live in :mod:`coupling_lab.lessons.start_here`."""
 from __future__ import annotations
 
 import functools
 
-import ipywidgets as widgets
 import numpy as np
 
-from ..simulation import Config, simulate
+from ..lessons.start_here import CONTROLS, N_PLATFORMS, picture_run, picture_title, picture_window, shared_count
 from ._common import MARKET_COLOR, platform_color, style_axes
-from .app import Bound, LessonApp, main_slider, new_figure
-from .sharing_dial import activity_window
+from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["CouplingPicture"]
+__all__ = ["CouplingPicture", "N_PLATFORMS", "CONTROLS"]
 
-N_PLATFORMS = 2
+#: Platform 1's line is wide and pale, platform 2's narrow and dashed on top: when both read the
+#: shared oracle the two lines coincide and both stay visible.
+_ORACLE_STYLE = ({"lw": 4.0, "alpha": 0.55, "zorder": 2}, {"lw": 1.4, "ls": (0, (4, 2)), "zorder": 3})
 
 
 class CouplingPicture(LessonApp):
@@ -22,30 +24,29 @@ class CouplingPicture(LessonApp):
     ``sharing`` 0 (each reads its own oracle), 0.5 (one of the two reads the
     shared oracle: still no two platforms on the same feed) or 1 (both read
     it). Top: the price each platform reads; bottom: a mark in every minute
-    each platform liquidates.
+    each platform liquidates. The time axis is the same at every position.
     """
 
-    bounds = {"sharing": Bound(0.0, 1.0)}
+    bounds = CONTROLS
 
-    def __init__(self, sharing=0.0, seed=1):
+    def __init__(self, sharing=None, seed=1):
         self._init = dict(sharing=sharing)
         self.seed = seed
         # the three dial positions, run once each: moving the slider back re-runs nothing
         self._run = functools.lru_cache(maxsize=4)(self._simulate)
+        self.window = picture_window(seed)
         super().__init__()
 
     def build_controls(self):
-        return {"sharing": main_slider(widgets.FloatSlider(
-            value=self._init["sharing"], min=0.0, max=1.0, step=0.5, readout_format=".1f",
-            description="share the oracle", continuous_update=False, style={"description_width": "initial"},
-            layout=widgets.Layout(width="360px")))}
+        return {"sharing": main_slider(control_widget(CONTROLS["sharing"], self._init["sharing"], width="360px"))}
 
     def build_figure(self):
         fig, (ax_p, ax_r) = new_figure(2, 1, figsize=(8, 4.2), sharex=True, gridspec_kw={"height_ratios": [1.6, 1]})
         self.ax_price, self.ax_raster = ax_p, ax_r
-        self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market price")
-        self.oracle_lines = [ax_p.plot([], [], color=platform_color(k), lw=1.5, drawstyle="steps-post",
-                                       label=f"oracle read by platform {k + 1}")[0] for k in range(N_PLATFORMS)]
+        self.market_line, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market price", zorder=4)
+        self.oracle_lines = [ax_p.plot([], [], color=platform_color(k), drawstyle="steps-post",
+                                       label=f"oracle read by platform {k + 1}", **_ORACLE_STYLE[k])[0]
+                             for k in range(N_PLATFORMS)]
         self.legend = ax_p.legend(loc="upper right", fontsize="small", frameon=True, framealpha=1.0,
                                   edgecolor="none")
         style_axes(ax_p, ylabel="price (USD)")
@@ -58,11 +59,12 @@ class CouplingPicture(LessonApp):
         ax_r.set_ylim(N_PLATFORMS - 0.5, -0.5)
         style_axes(ax_r, xlabel="time (minutes)", title="A mark in every minute a platform liquidates")
         ax_r.grid(False)
+        ax_p.set_xlim(*self.window)  # fixed along the dial
         fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.13, hspace=0.35)
         return fig
 
     def _simulate(self, sharing):
-        return simulate(Config(n_platforms=N_PLATFORMS, sharing=sharing), seed=self.seed)
+        return picture_run(sharing, self.seed)
 
     def compute(self, values):
         return self._run(values["sharing"])
@@ -80,16 +82,11 @@ class CouplingPicture(LessonApp):
             line.set_data(t, result.price_tk[:, k])
         lo, hi = result.price_tk.min(), result.price_tk.max()
         self.ax_price.set_ylim(min(lo, result.market_t.min()) * 0.98, hi * 1.02)
-        self.ax_price.set_xlim(*activity_window(result))
         tt, kk = np.nonzero(result.count_tk)
         self.raster.set_offsets(np.column_stack([tt, kk]) if tt.size else np.empty((0, 2)))
         self.raster.set_edgecolors([platform_color(k) for k in kk] if kk.size else "none")
-        n_shared = sum(j == 0 for j in result.world.platform_oracle)
-        what = {0: "each platform reads its own oracle", 1: "one platform reads the shared oracle, one its own",
-                2: "both platforms read the same oracle"}[n_shared]
-        sync = result.measures.synchrony
-        self.price_title.set_text(f"Sharing {self.values_sharing(result):.1f}: {what} (synchrony {sync:.2f})")
+        self.price_title.set_text(picture_title(result))
 
     @staticmethod
     def values_sharing(result):
-        return sum(j == 0 for j in result.world.platform_oracle) / N_PLATFORMS
+        return shared_count(result) / N_PLATFORMS

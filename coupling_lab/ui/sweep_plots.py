@@ -21,7 +21,8 @@ from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
 
-__all__ = ["VIEWS", "PARAMETER_LABELS", "sweep_summary", "plot_measure", "plot_heatmap", "plot_dial",
+__all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "readable_table", "sweep_summary",
+           "plot_measure", "plot_heatmap", "plot_dial",
            "SweepExplorer"]
 
 
@@ -64,7 +65,21 @@ def _label(name):
     return VIEWS.get(name, (name, None))[0] if name in VIEWS else PARAMETER_LABELS.get(name, name)
 
 
-def _fmt(value):
+#: grid key -> how its values are written on ticks and sliders in lesson pages (``formats=READABLE``):
+#: millions, not scientific notation. (The functions' default, ``formats=None``, writes ``1e+08``.)
+READABLE = {
+    "market.depth": lambda v: f"{float(v) / 1e6:,.0f} M",
+    "bad_debt": lambda v: f"{float(v) / 1e6:,.1f} M",
+    "liquidated_usd": lambda v: f"{float(v) / 1e6:,.1f} M",
+}
+
+#: widest figure that fits a 1280 px page beside Voila's margins (inches at 100 dpi)
+MAX_WIDTH_IN = 10.5
+
+
+def _fmt(value, name=None, formats=None):
+    if formats and name in formats and isinstance(value, (int, float, np.integer, np.floating)):
+        return formats[name](value)
     if isinstance(value, (float, np.floating)):
         v = float(value)
         if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
@@ -128,21 +143,22 @@ def plot_measure(frame, measure, x="sharing", by=None, ax=None, level=0.95, lege
     return ax
 
 
-def plot_heatmap(frame, measure, x="sharing", y="market.depth", ax=None, annotate=True, cmap="viridis"):
+def plot_heatmap(frame, measure, x="sharing", y="market.depth", ax=None, annotate=True, cmap="viridis", formats=None):
     """Mean of ``measure`` over two grid columns, one cell per grid point.
 
     Cells are evenly spaced whatever the parameter values (a log-spaced depth
     grid stays readable); tick labels give the values. ``annotate`` writes
-    each cell's mean. Returns the Axes; its colour bar is labelled with the measure.
+    each cell's mean. ``formats`` (e.g. :data:`READABLE`) maps a grid key to how its values are
+    written. Returns the Axes; its colour bar is labelled with the measure.
     """
     summary = sweep_summary(frame, [measure], [x, y])
     table = summary.pivot(index=y, columns=x, values="mean").sort_index(axis=0).sort_index(axis=1)
     if ax is None:
-        _, ax = new_figure(figsize=(6, 4), layout="constrained")
+        _, ax = new_figure(figsize=(6.5, 3.8), layout="constrained")
     data = table.to_numpy(dtype=float)
     image = ax.imshow(data, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest")
-    ax.set_xticks(range(table.shape[1]), [_fmt(v) for v in table.columns])
-    ax.set_yticks(range(table.shape[0]), [_fmt(v) for v in table.index])
+    ax.set_xticks(range(table.shape[1]), [_fmt(v, x, formats) for v in table.columns])
+    ax.set_yticks(range(table.shape[0]), [_fmt(v, y, formats) for v in table.index])
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     ax.set_title(f"mean {measure.replace('_', ' ')} per grid point", fontsize="medium", loc="left")
@@ -162,7 +178,8 @@ def plot_dial(frame, x="sharing", by=None, measures=DIAL_MEASURES, level=0.95):
     """The dial curve: one panel per measure (default synchrony, peak flow share,
     excess drawdown) against ``x``, with confidence bands. Returns the Figure
     (made with :func:`new_figure`; display ``fig.canvas``)."""
-    fig, axes = new_figure(1, len(measures), figsize=(4.2 * len(measures), 3.6), layout="constrained")
+    fig, axes = new_figure(1, len(measures), figsize=(min(3.5 * len(measures), MAX_WIDTH_IN), 3.4),
+                           layout="constrained")
     axes = np.atleast_1d(axes)
     for i, (ax, m) in enumerate(zip(axes, measures)):
         plot_measure(frame, m, x=x, by=by, ax=ax, level=level, legend=(i == len(measures) - 1))
@@ -187,10 +204,12 @@ class SweepExplorer(LessonApp):
     param : str, grid column the slider selects
     measures : measures to show, one panel each
     level : confidence level of the bands
+    formats : dict grid key -> callable, how the slider and title write values (e.g. :data:`READABLE`)
     """
 
-    def __init__(self, frame, x="sharing", param="market.depth", measures=DIAL_MEASURES, level=0.95):
+    def __init__(self, frame, x="sharing", param="market.depth", measures=DIAL_MEASURES, level=0.95, formats=None):
         self.x, self.param, self.measures, self.level = x, param, tuple(measures), level
+        self.formats = formats
         self.summary = sweep_summary(frame, self.measures, [x, param], level=level)
         self.choices = tuple(sorted(self.summary[param].unique()))
         self.bounds = {"value": Bound(choices=self.choices)}
@@ -198,14 +217,18 @@ class SweepExplorer(LessonApp):
 
     def build_controls(self):
         short = PARAMETER_LABELS.get(self.param, self.param).split(" (")[0]
-        slider = widgets.SelectionSlider(options=[(_fmt(v), v) for v in self.choices], value=self.choices[0],
+        label = PARAMETER_LABELS.get(self.param, "")
+        unit = label[label.rfind("(") + 1:-1] if label.endswith(")") else ""
+        suffix = f" {unit}" if unit and self.formats else ""
+        slider = widgets.SelectionSlider(options=[(_fmt(v, self.param, self.formats) + suffix, v) for v in self.choices],
+                                         value=self.choices[0],
                                          description=short, style={"description_width": "initial"},
                                          layout=widgets.Layout(width="28em"))
         return {"value": main_slider(slider)}
 
     def build_figure(self):
         n = len(self.measures)
-        fig, axes = new_figure(1, n, figsize=(4.2 * n, 3.6), layout="constrained")
+        fig, axes = new_figure(1, n, figsize=(min(3.5 * n, MAX_WIDTH_IN), 3.4), layout="constrained")
         self.axes = list(np.atleast_1d(axes))
         self.lines, self.bands = {}, {}
         for ax, m in zip(self.axes, self.measures):
@@ -243,5 +266,37 @@ class SweepExplorer(LessonApp):
             xs, mean, lo, hi = result[m]
             self.lines[m].set_data(xs, mean)
             self.bands[m].set_data(xs, lo, hi)
-        self.title.set_text(f"{_label(self.param)} = {_fmt(result['value'])}: mean and {self.level:.0%} "
+        value = _fmt(result["value"], self.param, self.formats)
+        self.title.set_text(f"{_label(self.param)} = {value}: mean and {self.level:.0%} "
                             f"band over up to {result['n']} seeds (grey: the other values)")
+
+
+def describe_saved(frame, meta, original=None, formats=READABLE):
+    """A sentence on a sweep read back with :func:`coupling_lab.load_sweep`: how many runs, the stored grid
+    (values written with ``formats``) and whether it equals ``original``."""
+    from ..lessons.text import Sentence
+
+    grid = "; ".join(f"{_label(k)}: {', '.join(_fmt(v, k, formats) for v in values)}"
+                     for k, values in meta.get("grid", {}).items())
+    same = "" if original is None else (" It is identical to the sweep in memory." if frame.equals(original)
+                                        else " It differs from the sweep in memory.")
+    return Sentence(f"Read back {len(frame)} runs with their grid ({grid}).{same}")
+
+
+#: column -> (shown name, scale) for :func:`readable_table`
+_TABLE_UNITS = {
+    "bad_debt": ("bad_debt (M USD)", 1e-6),
+    "liquidated_usd": ("liquidated (M USD)", 1e-6),
+    "market.depth": ("market.depth (M USD)", 1e-6),
+}
+
+
+def readable_table(frame, digits=3):
+    """A sweep's table as a learner reads it: USD columns in millions (named so), values rounded to
+    ``digits`` (no scientific notation). The frame's own columns are unchanged; this is for display."""
+    out = frame.copy()
+    for col, (name, scale) in _TABLE_UNITS.items():
+        if col in out.columns:
+            out[col] = out[col].astype(float) * scale
+            out = out.rename(columns={col: name})
+    return out.round(digits)

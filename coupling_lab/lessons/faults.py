@@ -1,0 +1,126 @@
+"""Lesson 04, when the shared oracle fails: the same fault on the shared oracle 0
+and on one platform's own oracle, side by side."""
+from __future__ import annotations
+
+from ..oracles import override, stale
+from ..scenarios import CrashScenario, GBMScenario
+from ..simulation import Config, simulate
+from ..venues import spike
+from .controls import Control
+from .text import Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct
+
+__all__ = ["FAULT_KINDS", "FAULT_START", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "fault_config",
+           "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform", "describe_kinds"]
+
+#: Fault kinds of the lesson: what "size" means for each.
+FAULT_KINDS = {
+    "bad report": "the published price is this much below the market (an override of the feed)",
+    "2 venues spike": "two of the oracle's three venues print this much below the market",
+    "1 venue spike": "one of the oracle's three venues prints this much below the market",
+    "stale feed": "the feed stops publishing while the market falls this much",
+}
+FAULT_START = 60  # minute the fault begins
+N_PLATFORMS = 5
+N_STEPS = 240
+SEED_MAX = 9999
+
+#: The app opens with no fault (size 0): the learner predicts, then sets the size.
+CONTROLS = {
+    "kind": Control("fault", choices=tuple(FAULT_KINDS), default="bad report"),
+    "size": Control("fault size", 0.0, 40.0, step=1, default=0.0, unit="%"),
+    "minutes": Control("lasts", 1, 60, step=1, default=10, unit="min", integer=True),
+    "sharing": Control("sharing (left)", 0.0, 1.0, step=0.2, default=1.0),
+    "seed": Control("seed", 0, SEED_MAX, step=1, default=1, integer=True, kind="text"),
+}
+
+
+def fault_config(kind="bad report", size=0.10, minutes=10, sharing=1.0, target="shared", base=None):
+    """The lesson's Config: ``kind`` of fault of ``size`` (fraction) for ``minutes`` from minute 60.
+
+    ``target="shared"`` puts the fault on oracle 0 (its venues 0-2) at the given
+    ``sharing``; ``target="own"`` puts it on platform 1's own oracle (oracle 1,
+    venues 3-5) with every platform on its own oracle (``sharing=0``). The
+    fundamental is calm (a small random walk), except for ``"stale feed"``,
+    where it falls by ``size`` over the fault window: a stale feed matters
+    only when the market moves.
+    """
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"kind must be one of {list(FAULT_KINDS)}; got {kind!r}")
+    if target not in ("shared", "own"):
+        raise ValueError(f"target must be one of ['shared', 'own']; got {target!r}")
+    base = Config() if base is None else base
+    t0, t1 = FAULT_START, FAULT_START + int(minutes)
+    oracle = 0 if target == "shared" else 1
+    venues = (0, 1, 2) if target == "shared" else (3, 4, 5)
+    sharing = sharing if target == "shared" else 0.0
+    scenario = GBMScenario(n_steps=N_STEPS, sigma=0.001)
+    oracle_faults, venue_faults = (), ()
+    if kind == "bad report":
+        oracle_faults = (override(oracle, t0, t1, 1.0 - size),)
+    elif kind == "2 venues spike":
+        venue_faults = tuple(spike(v, t0, t1, 1.0 - size) for v in venues[:2])
+    elif kind == "1 venue spike":
+        venue_faults = (spike(venues[0], t0, t1, 1.0 - size),)
+    elif size > 0:
+        scenario = CrashScenario(n_steps=N_STEPS, depth=size, start=t0, duration=max(int(minutes), 1), sigma=0.001)
+        oracle_faults = (stale(oracle, t0, t1),)
+    return base.replace(scenario=scenario, n_platforms=N_PLATFORMS, sharing=sharing,
+                        oracle_faults=oracle_faults, venue_faults=venue_faults)
+
+
+def fault_runs(kind="bad report", size_pct=10.0, minutes=10, sharing=1.0, seed=1, base=None, run=None):
+    """The four runs of the comparison: the fault on each side and the same runs without it.
+
+    ``run(config, seed)`` runs one (default :func:`coupling_lab.simulate`; the app passes a cached one).
+    """
+    run = (lambda cfg, s: simulate(cfg, seed=s)) if run is None else run
+    size = size_pct / 100.0
+    if kind != "stale feed" and size >= 1:
+        raise ValueError(f"size must be in [0, 100) per cent for a price fault; got {size_pct}")
+    out = {}
+    for target in ("shared", "own"):
+        cfg = fault_config(kind, size, minutes, sharing, target, base)
+        out[target] = run(cfg, seed)
+        out[target + "_calm"] = run(cfg.replace(oracle_faults=(), venue_faults=()), seed)
+    return out
+
+
+def panel_text(runs, target):
+    """The note in one column's selling panel."""
+    r, calm = runs[target], runs[target + "_calm"]
+    sold_k = r.notional_tk.sum(axis=0)
+    extra = r.measures.liquidated_usd - calm.measures.liquidated_usd
+    sign = "+" if extra >= 0.05e6 else ("-" if extra <= -0.05e6 else "")
+    return (f"sold: P1 {fmt_musd(sold_k[0])}, P2-P5 {fmt_musd(sold_k[1:].sum())}\n"
+            f"({sign}{fmt_musd(abs(extra))} vs the same run without the fault)\n"
+            f"bad debt {fmt_musd(r.measures.bad_debt, 2)}")
+
+
+READOUT_HEAD = ("fault on", "platforms liquidated", "sold (M USD)", "bad debt (M USD)",
+                "bad debt by platform P1 · P2 · P3 · P4 · P5 (M USD)", "extra fall from forced selling")
+
+
+def readout_rows(runs):
+    rows = []
+    for label, key in (("shared oracle 0", "shared"), ("P1's own oracle", "own")):
+        r = runs[key]
+        m = r.measures
+        per = " · ".join(fmt_number(b / 1e6, 2) for b in m.bad_debt_k)
+        rows.append((label, str(int((r.notional_tk.sum(axis=0) > 0).sum())), fmt_number(m.liquidated_usd / 1e6, 1),
+                     fmt_number(m.bad_debt / 1e6, 2), per, fmt_pct(extra_fall(m.excess_drawdown))))
+    return rows
+
+
+def bad_debt_by_platform(runs):
+    """A sentence: bad debt per platform, shared vs own."""
+
+    parts = []
+    for label, key in (("On the shared oracle", "shared"), ("On P1's own oracle", "own")):
+        per = ", ".join(f"P{k + 1} {fmt_number(b / 1e6, 2)}" for k, b in enumerate(runs[key].measures.bad_debt_k))
+        parts.append(f"{label}: {per} (M USD).")
+    return Sentence("\n".join(parts))
+
+
+def describe_kinds():
+    """The lesson's fault kinds and what "size" means for each, one line each."""
+    return Sentence("\n".join(f"{kind}: size = {meaning}." for kind, meaning in FAULT_KINDS.items()))

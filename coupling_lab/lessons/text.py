@@ -1,0 +1,79 @@
+"""What a learner reads: numbers as labelled, formatted text, never a Python repr.
+
+:class:`Sentence` is prose-level output for a notebook cell: Voila and
+JupyterLab show its HTML, a console its plain text. The ``fmt_*`` helpers
+give every quantity one unit and never print a negative zero ("-0.00").
+"""
+from __future__ import annotations
+
+import html
+import math
+
+__all__ = ["Sentence", "fmt_number", "fmt_pct", "fmt_musd", "fmt_usd", "fmt_sync", "extra_fall"]
+
+
+class Sentence:
+    """A sentence (or a few) to show as a cell's output.
+
+    >>> Sentence("Bad debt after the gap: 1,234 USD.")
+    Bad debt after the gap: 1,234 USD.
+    """
+
+    def __init__(self, text):
+        self.text = str(text)
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return self.text
+
+    def __eq__(self, other):
+        return isinstance(other, Sentence) and other.text == self.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+    def _repr_html_(self):
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in self.text.split("\n") if p.strip())
+        return f"<div class='cl-sentence'>{paragraphs}</div>"
+
+
+def fmt_number(x, digits=2):
+    """``x`` with ``digits`` decimals and thousands separators; a value that rounds to 0 is "0", not "-0".
+
+    >>> fmt_number(-0.0004), fmt_number(1234.567, 1)
+    ('0.00', '1,234.6')
+    """
+    x = float(x)
+    if math.isnan(x):
+        return "n/a"
+    text = f"{x:,.{digits}f}"
+    if text.startswith("-") and float(text.replace(",", "")) == 0:
+        text = text[1:]
+    return text
+
+
+def fmt_pct(fraction, digits=1):
+    """A fraction as per cent: ``fmt_pct(0.0731) == '7.3 %'``."""
+    return f"{fmt_number(100.0 * float(fraction), digits)} %"
+
+
+def fmt_musd(usd, digits=1):
+    """USD in millions: ``fmt_musd(2.5e8) == '250.0 M USD'``."""
+    return f"{fmt_number(float(usd) / 1e6, digits)} M USD"
+
+
+def fmt_usd(usd, digits=0):
+    """USD: ``fmt_usd(1234.4) == '1,234 USD'``."""
+    return f"{fmt_number(usd, digits)} USD"
+
+
+def fmt_sync(s):
+    """Synchrony with two decimals, "n/a" when undefined (fewer than two platforms liquidated)."""
+    return "n/a (fewer than 2 platforms liquidated)" if s is None or math.isnan(float(s)) else fmt_number(s, 2)
+
+
+def extra_fall(kappa):
+    """The extra fall of the price, as a fraction, caused by impact ``kappa`` (log units): ``1 - exp(-kappa)``."""
+    return -math.expm1(-float(kappa))
