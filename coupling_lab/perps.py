@@ -420,7 +420,7 @@ class PerpEngine:
         self.series = {k: [] for k in ("fund", "shortfall", "haircut", "covered", "bad_debt", "adl_count",
                                        "adl_notional", "backstop_pnl", "hedge_mtm", "count_cross",
                                        "count_isolated", "loss_cross", "loss_isolated", "bad_cross",
-                                       "bad_isolated", "waiting")}
+                                       "bad_isolated", "waiting", "flow")}
         self.adl_log = {k: [] for k in ("t", "account", "asset", "units", "usd")}
         self._t = -1
 
@@ -595,6 +595,7 @@ class PerpEngine:
         sr["bad_cross"].append(bad_mode[0])
         sr["bad_isolated"].append(bad_mode[1])
         sr["waiting"].append(waiting)
+        sr["flow"].append(out["_flow"] if out is not None else np.zeros(S))
         if out is None:
             return Fills(0, 0.0, 0.0, 0.0, (), None, waiting) if waiting else None
         flows = tuple((self.assets[s], float(out["_flow"][s])) for s in range(S) if out["_flow"][s] != 0.0)
@@ -719,6 +720,8 @@ class PerpEngine:
     def finish(self):
         P = self.P_prev
         out = {k: np.array(v) for k, v in self.series.items()}
+        if not self.series["flow"]:
+            out["flow"] = np.zeros((0, len(self.assets)))
         out["adl_events"] = {k: np.array(v) for k, v in self.adl_log.items()}
         if P is None:
             return out
