@@ -189,6 +189,19 @@ def run_baseline(world, n_steps=None):
 # ``tests/test_perps_baseline.py`` checks that the fast engine gives the same
 # event log, flows and outputs, step by step.
 
+def _ranked(entries):
+    """Sort ``(value, account, asset, ...)`` ascending by value, where values closer than 1e-9
+    (relative) count as equal (exact ties computed in floats): ties go by account, then asset."""
+    entries = sorted(entries, key=lambda e: e[0])
+    out, group = [], 0
+    for n, e in enumerate(entries):
+        if n and e[0] - entries[n - 1][0] > 1e-9 * (abs(e[0]) + abs(entries[n - 1][0])):
+            group += 1
+        out.append((group,) + tuple(e[1:]))
+    out.sort()
+    return [e[1:] for e in out]
+
+
 def run_perp_baseline(params, book, assets, marks_ts, market_ts, outages=(), breaker=None):
     """Replay one perp venue of MODEL.md §10 step by step, account by account.
 
@@ -296,7 +309,7 @@ def run_perp_baseline(params, book, assets, marks_ts, market_ts, outages=(), bre
                     if cross_m[i] < req:
                         r = cross_m[i] / req if req > 0 else -math.inf
                         under.append((r, i, -1, -1))
-        under.sort()
+        under = _ranked(under)          # lowest margin ratio first, ties by account then asset
         if stop:
             under = []
         elif cap is not None:
@@ -307,7 +320,7 @@ def run_perp_baseline(params, book, assets, marks_ts, market_ts, outages=(), bre
         bankrupt = []        # (event index, deficit)
         liquidated = set()
         sides = set()
-        for r, i, a, s0 in under:
+        for i, a, s0 in under:
             slots = [s0] if s0 >= 0 else list(range(S))
             M = iso_m[i][s0] if s0 >= 0 else cross_m[i]
             E = M
@@ -373,9 +386,9 @@ def run_perp_baseline(params, book, assets, marks_ts, market_ts, outages=(), bre
                             if u > 0 and M > 0:
                                 score = (u / M) * (abs(q) * P[s] / M)
                                 ranked.append((-score, i, assets[s], s, u))
-                ranked.sort()
+                ranked = _ranked(ranked)    # highest score first, ties by account then asset
                 rem = shortfall
-                for _, i, a, s, u in ranked:
+                for i, a, s, u in ranked:
                     if rem <= 0.0:
                         break
                     M = iso_m[i][s] if iso[i] else cross_m[i]

@@ -58,6 +58,24 @@ MARGIN_MODES = ("cross", "isolated")
 _EPS = 1e-9  # relative slack of the pre-filters; every candidate is then tested exactly
 
 
+def _tie_groups(values):
+    """Group ids of ``values`` (ascending): sorted values closer than 1e-9 (relative) form one group.
+
+    Margin ratios and ADL scores that are equal in exact arithmetic (accounts
+    entered at the same leverage on the same side keep the same ratio at
+    every price) differ in the last bits of their float evaluation; ordering
+    by group, then account, then asset breaks such ties as MODEL.md §10 says.
+    """
+    v = np.asarray(values, dtype=float)
+    o = np.argsort(v, kind="stable")
+    s = v[o]
+    with np.errstate(invalid="ignore"):
+        gap = np.diff(s) > 1e-9 * (np.abs(s[1:]) + np.abs(s[:-1]))
+    g = np.empty(v.size, dtype=np.int64)
+    g[o] = np.concatenate([[0], np.cumsum(gap)]) if v.size else np.empty(0, np.int64)
+    return g
+
+
 def hyperliquid_mmr(max_leverage):
     """Hyperliquid's maintenance margin ratio: half the initial margin at max leverage, ``1 / (2 max_leverage)``.
 
@@ -453,6 +471,7 @@ class PerpEngine:
         self.in_group = np.zeros(self.Q.shape[0], bool)
         self.in_group[members] = True
         self.dirty = []
+        self.is_dirty = np.zeros(self.Q.shape[0], bool)
         self.P_ref = P.copy()
         if members.size == 0:
             self.g_idx, self.g_z = members, np.empty(0)
@@ -506,7 +525,8 @@ class PerpEngine:
             u = int(u)
             self.in_single[u] = False
             self.in_group[u] = False
-            if self.open[u]:
+            if self.open[u] and not self.is_dirty[u]:
+                self.is_dirty[u] = True
                 self.dirty.append(u)
 
     # --- one step ---------------------------------------------------------
@@ -539,7 +559,7 @@ class PerpEngine:
                 M, req = M[under], req[under]
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.where(req > 0, M / np.where(req > 0, req, 1.0), -np.inf)
-                order = np.lexsort((self.u_asset[liq], self.u_acc[liq], ratio))
+                order = np.lexsort((self.u_asset[liq], self.u_acc[liq], _tie_groups(ratio)))
                 liq, ratio = liq[order], ratio[order]
         waiting = 0
         if cap is not None and liq.size > cap:
@@ -650,7 +670,7 @@ class PerpEngine:
                   "margin_ratio": ratio, "notional_usd": notional, "equity_after_usd": E, "fee_usd": fee,
                   "fund_paid_usd": paid, "shortfall_usd": deficit, "bad_debt_usd": np.zeros(liq.size),
                   "_flow": flow}
-        return events, shortfall, deficit[bank & (deficit > 0)], bank_units, sides
+        return events, shortfall, deficit, bank_units, sides
 
     def _haircut(self, S_t, dP, vb):
         v = self.Q @ dP                              # step-t VM of every unit still open (liquidated: Q = 0)
@@ -684,7 +704,7 @@ class PerpEngine:
         slots = np.concatenate([e[1] for e in ent])
         us = np.concatenate([e[2] for e in ent])
         sc = np.concatenate([e[3] for e in ent])
-        order = np.lexsort((np.array(self.assets)[slots], self.u_acc[units], -sc))
+        order = np.lexsort((np.array(self.assets)[slots], self.u_acc[units], _tie_groups(-sc)))
         rem = S_t
         n_cut, usd = 0, 0.0
         touched = []
