@@ -36,6 +36,7 @@ from coupling_lab import (
     VenueFault,
     World,
 )
+from coupling_lab.perps import PerpParams, PerpPopulation
 from coupling_lab.protections import CircuitBreaker, PlatformFault, RateLimit
 from coupling_lab._validation import Interval, Validated, check_array, check_index, check_scalar
 from coupling_lab.measures import (
@@ -65,6 +66,8 @@ BASE = {
     CircuitBreaker: {},
     RateLimit: {},
     PlatformFault: dict(kind="keeper_outage", platform=0, t0=0, t1=5),
+    PerpParams: {},
+    PerpPopulation: {},
 }
 
 # fields that a cross-field check ties to a partner (min <= max): an edge
