@@ -55,6 +55,7 @@ __all__ = ["PerpParams", "PerpBook", "PerpPopulation", "draw_perp_book", "PerpEn
 
 LOSS_RULES = ("haircut", "adl")
 MARGIN_MODES = ("cross", "isolated")
+REGROUP_DIV = 16
 _EPS = 1e-9  # relative slack of the pre-filters; every candidate is then tested exactly
 
 
@@ -473,6 +474,8 @@ class PerpEngine:
         self.dirty = []
         self.is_dirty = np.zeros(self.Q.shape[0], bool)
         self.P_ref = P.copy()
+        # screened candidates tested per step before the group is re-referenced (amortises the sort)
+        self.regroup_at = max(64, members.size // REGROUP_DIV)
         if members.size == 0:
             self.g_idx, self.g_z = members, np.empty(0)
             return
@@ -565,7 +568,7 @@ class PerpEngine:
         if cap is not None and liq.size > cap:
             waiting = liq.size - cap
             liq = liq[:cap]
-        regroup = n_group > 64 + 4 * liq.size
+        regroup = n_group > self.regroup_at + 4 * liq.size
         out = None
         shortfall = covered = bad = h = 0.0
         adl_n, adl_usd = 0, 0.0
