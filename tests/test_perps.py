@@ -406,3 +406,23 @@ def test_population_mix_in_production_ranges():
     assert hyperliquid_mmr(40) == 0.0125 and hyperliquid_mmr(20) == 0.025
     again = draw_perp_book(np.random.default_rng(5), pop, [2000.0, 100.0, 10.0], assets=(0, 1, 2))
     assert np.array_equal(again.position, b.position) and again.mode == b.mode
+
+
+def test_market_underflow_to_zero_ends_in_bad_debt_without_nan():
+    # t=1: the first long (M = 55 - 60 = -5) is sold at 94, 940 USD into a market of depth 1 USD: the market
+    # and the marks go to 0 at t=2, where the second long (M = 60 - 100 = -40) is closed at 0. Nobody but the
+    # backstop is short: ADL finds no winner, and 5 + 40 USD is bad debt.
+    book = PerpBook([10.0, 1.0], [55.0, 60.0], "isolated")
+    w = _world_one_asset(book, PerpParams(mmr=0.05, phi=0.0, insurance_fund=0.0, loss_rule="adl"),
+                         np.log(np.array([100.0, 94.0, 94.0, 94.0, 94.0])),
+                         market=cl.MarketParams(depth=1.0, resilience=0.0))
+    r = cl.run(w)
+    out = perp_outputs(r, 0)
+    assert r.market_t[-1] == 0.0
+    for v in out.values():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            assert np.isfinite(v).all()
+    assert out["bad_debt"].tolist() == pytest.approx([0.0, 5.0, 40.0, 0.0, 0.0])
+    assert (out["position"] == 0).all() and out["backstop_position"][0] == pytest.approx(0.0)
+    cash = out["balance"].sum() + out["backstop_balance"] + out["fund_final"] - out["bad_debt_total"]
+    assert cash == pytest.approx(out["initial_cash"])
