@@ -16,6 +16,8 @@ Figures, each the median of fresh child processes run in turn:
       engine on the same venue, marks and market prices: the ratio.
       The plain loop is timed on a slice of the steps (it costs the same
       every step: every account, every step) and scaled per step.
+  (e) the classroom worlds of the two perp lessons (coupling_lab.perp_scenarios):
+      median of ``run(world)`` over 15 runs, and of build + run          (< 30 ms)
 """
 from __future__ import annotations
 
@@ -63,6 +65,21 @@ def two_assets(n_traders, n_steps):
                     oracles=(o(0), o(1)), platforms=(PerpParams(insurance_fund=1e7),), platform_oracle=((0, 1),),
                     books=(book,), market=(cl.MarketParams(depth=2e9),) * 2)
 
+if case == "classroom":
+    import statistics
+    from coupling_lab.perp_scenarios import fund_world, margin_modes_world
+    makers = {"margin modes, cross, pair": lambda: margin_modes_world("cross", "pair"),
+              "margin modes, cross, blown": lambda: margin_modes_world("cross", "blown"),
+              "fund, adl, shared oracle": lambda: fund_world("adl", 1.0),
+              "fund, haircut, own oracles": lambda: fund_world("haircut", 0.0)}
+    res = {}
+    for name, make in makers.items():
+        runs, full = [], []
+        for _ in range(15):
+            t0 = time.perf_counter(); w = make(); t1 = time.perf_counter(); cl.run(w); t2 = time.perf_counter()
+            runs.append(t2 - t1); full.append(t2 - t0)
+        res[name] = (statistics.median(runs), statistics.median(full))
+    print(json.dumps(res)); sys.exit(0)
 t0 = time.perf_counter()
 if case == "mixed":
     w = with_perp(n, n, T)
@@ -140,6 +157,10 @@ def main():
     print(f"  (d) plain loop vs engine, two-asset venue of {n:,} traders: plain {d['plain_per_step'] * 1e3:,.0f} ms"
           f"/step (over steps 0-{n_plain - 1}), engine {d['engine_per_step'] * 1e6:,.0f} us/step (all {T:,} steps)"
           f"   {ratio:,.0f} x")
+    e = child("classroom", 0, 0)
+    print("  (e) classroom worlds of the perp lessons (median of 15)    run      build + run   target < 30 ms")
+    for name, (tr, tf) in e.items():
+        print(f"      {name:<40} {tr * 1e3:6.1f} ms   {tf * 1e3:6.1f} ms")
     print(f"\nload average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -56,6 +56,10 @@ __all__ = ["PerpParams", "PerpBook", "PerpPopulation", "draw_perp_book", "PerpEn
 LOSS_RULES = ("haircut", "adl")
 MARGIN_MODES = ("cross", "isolated")
 REGROUP_DIV = 16
+_SERIES = ("fund", "shortfall", "haircut", "covered", "bad_debt", "adl_count", "adl_notional", "backstop_pnl",
+           "hedge_mtm", "count_cross", "count_isolated", "loss_cross", "loss_isolated", "bad_cross",
+           "bad_isolated", "waiting")
+_INT_SERIES = ("adl_count", "count_cross", "count_isolated", "waiting")
 _EPS = 1e-9  # relative slack of the pre-filters; every candidate is then tested exactly
 
 
@@ -436,10 +440,8 @@ class PerpEngine:
         self.h_units = np.zeros(S)
         self.h_cash = 0.0
         self.bad_total = 0.0
-        self.series = {k: [] for k in ("fund", "shortfall", "haircut", "covered", "bad_debt", "adl_count",
-                                       "adl_notional", "backstop_pnl", "hedge_mtm", "count_cross",
-                                       "count_isolated", "loss_cross", "loss_isolated", "bad_cross",
-                                       "bad_isolated", "waiting", "flow")}
+        self.rows, self.flow_rows = [], []   # one row of _SERIES per step; the step's flow (None: none)
+        self.hedged = False
         self.adl_log = {k: [] for k in ("t", "account", "asset", "units", "usd")}
         self._t = -1
 
@@ -474,6 +476,7 @@ class PerpEngine:
         self.dirty = []
         self.is_dirty = np.zeros(self.Q.shape[0], bool)
         self.P_ref = P.copy()
+        self.ref_positive = bool((P > 0).all())
         # screened candidates tested per step before the group is re-referenced (amortises the sort)
         self.regroup_at = max(64, members.size // REGROUP_DIV)
         if members.size == 0:
@@ -506,8 +509,7 @@ class PerpEngine:
                 parts.append(c[ok])
         n_group = 0
         if self.g_idx.size:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                R = float(np.max(np.abs(P / self.P_ref - 1.0))) if (self.P_ref > 0).all() else np.inf
+            R = float(np.max(np.abs(P / self.P_ref - 1.0))) if self.ref_positive else np.inf
             k = int(self.g_z.searchsorted(R * (1.0 + _EPS) + 1e-15, side="right"))
             if k:
                 c = self.g_idx[:k]
@@ -601,24 +603,14 @@ class PerpEngine:
         if self.params.loss_rule == "haircut" and shortfall > 0:
             self._rebuild(P)
         self.P_prev = P
-        sr = self.series
-        sr["fund"].append(self.fund)
-        sr["shortfall"].append(shortfall)
-        sr["haircut"].append(h)
-        sr["covered"].append(covered)
-        sr["bad_debt"].append(bad)
-        sr["adl_count"].append(adl_n)
-        sr["adl_notional"].append(adl_usd)
-        sr["backstop_pnl"].append(self.b_bal)
-        sr["hedge_mtm"].append(self.h_cash + float(self.h_units @ f))
-        sr["count_cross"].append(cnt[0])
-        sr["count_isolated"].append(cnt[1])
-        sr["loss_cross"].append(loss[0])
-        sr["loss_isolated"].append(loss[1])
-        sr["bad_cross"].append(bad_mode[0])
-        sr["bad_isolated"].append(bad_mode[1])
-        sr["waiting"].append(waiting)
-        sr["flow"].append(out["_flow"] if out is not None else np.zeros(S))
+        hedge = self.h_cash + float(self.h_units @ f) if self.hedged else 0.0
+        if out is None and waiting == 0:                 # a quiet step: one row, mostly zeros
+            self.rows.append((self.fund, 0.0, 0.0, 0.0, 0.0, 0, 0.0, self.b_bal, hedge, 0, 0, 0.0, 0.0, 0.0, 0.0, 0))
+            self.flow_rows.append(None)
+            return None
+        self.rows.append((self.fund, shortfall, h, covered, bad, adl_n, adl_usd, self.b_bal, hedge, cnt[0], cnt[1],
+                          loss[0], loss[1], bad_mode[0], bad_mode[1], waiting))
+        self.flow_rows.append(None if out is None else out["_flow"])
         if out is None:
             return Fills(0, 0.0, 0.0, 0.0, (), None, waiting) if waiting else None
         flows = tuple((self.assets[s], float(out["_flow"][s])) for s in range(S) if out["_flow"][s] != 0.0)
@@ -655,6 +647,7 @@ class PerpEngine:
         self.b_bal -= float(close.sum())             # ... paying the close-out difference
         self.h_units -= net_q                        # ... and hedges in spot at m^a_t
         flow = net_q * f                             # closing a long sells (+), a short buys (-)
+        self.hedged = True
         self.h_cash += float(flow.sum())
         self.Q[liq] = 0.0
         self.base[liq] = after
@@ -742,9 +735,15 @@ class PerpEngine:
 
     def finish(self):
         P = self.P_prev
-        out = {k: np.array(v) for k, v in self.series.items()}
-        if not self.series["flow"]:
-            out["flow"] = np.zeros((0, len(self.assets)))
+        S = len(self.assets)
+        rows = np.array(self.rows, dtype=float).reshape(len(self.rows), len(_SERIES))
+        out = {name: (rows[:, c].astype(np.int64) if name in _INT_SERIES else rows[:, c].copy())
+               for c, name in enumerate(_SERIES)}
+        flow = np.zeros((len(self.flow_rows), S))
+        for t, v in enumerate(self.flow_rows):
+            if v is not None:
+                flow[t] = v
+        out["flow"] = flow
         out["adl_events"] = {k: np.array(v) for k, v in self.adl_log.items()}
         if P is None:
             return out
@@ -767,9 +766,6 @@ def perp_outputs(result, k):
     return result.engine_outputs[k]
 
 
-_SERIES = ("fund", "shortfall", "haircut", "covered", "bad_debt", "adl_count", "adl_notional", "backstop_pnl",
-           "hedge_mtm", "count_cross", "count_isolated", "loss_cross", "loss_isolated", "bad_cross",
-           "bad_isolated", "waiting")
 
 
 def perp_frame(result, k):
