@@ -71,7 +71,8 @@ if case == "classroom":
     makers = {"margin modes, cross, pair": lambda: margin_modes_world("cross", "pair"),
               "margin modes, cross, blown": lambda: margin_modes_world("cross", "blown"),
               "fund, adl, shared oracle": lambda: fund_world("adl", 1.0),
-              "fund, haircut, own oracles": lambda: fund_world("haircut", 0.0)}
+              "fund, haircut, own oracles": lambda: fund_world("haircut", 0.0),
+              "(reference: lending classroom Config())": lambda: cl.build(cl.Config(), seed=0)}
     res = {}
     for name, make in makers.items():
         runs, full = [], []

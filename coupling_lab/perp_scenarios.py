@@ -39,7 +39,7 @@ def _prepend(book, q, m, mode):
 
 
 def margin_modes_world(mode="cross", portfolio="pair", seed=0, crash=0.30, beta=0.6, n_traders=1000,
-                       n_borrowers=1000, n_steps=400):
+                       n_borrowers=1000, n_steps=300):
     """A two-asset crash with one featured trader on a perp venue and a lending platform on asset 1.
 
     Parameters
@@ -76,8 +76,8 @@ def margin_modes_world(mode="cross", portfolio="pair", seed=0, crash=0.30, beta=
                  market=(MarketParams(depth=5e8), MarketParams(depth=1e8)))
 
 
-def fund_world(loss_rule="adl", sharing=1.0, fund=2e5, n_venues=3, seed=0, crash=0.25, n_traders=1000,
-               n_steps=400, depth=3e8):
+def fund_world(loss_rule="adl", sharing=1.0, fund=2e5, n_venues=3, seed=0, crash=0.25, n_traders=800,
+               n_steps=300, depth=3e8):
     """Several perp venues on one asset in a fast crash; each venue has ``fund`` USD of insurance fund.
 
     ``sharing`` sends ``round(sharing * n_venues)`` venues to the shared oracle
