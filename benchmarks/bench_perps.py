@@ -9,6 +9,8 @@ Figures, each the median of fresh child processes run in turn:
       platforms of 100,000 accounts (bench_v2 (b)'s crash world, one asset;
       the venue reads the shared feed and sells and buys into the same
       market): World + run                                         (< 1.5 s)
+  (a') the same in a 5-step crash with traders at 12x median leverage and no
+      insurance fund: every bankruptcy goes to the loss rule (haircut, adl)
   (b) the same 10 lending platforms alone (what the venue adds)
   (c) a two-asset venue of 100,000 traders (hedged pairs and baskets, cross
       and isolated) x 1,440 steps, asset 1 following asset 0 with beta 0.8
@@ -41,17 +43,18 @@ import coupling_lab as cl
 from coupling_lab.perps import PerpParams, PerpPopulation, draw_perp_book
 case, n, T = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-def crash(n_accounts, n_steps, n_platforms=10):
-    return cl.Config(scenario=cl.CrashScenario(n_steps=n_steps), n_platforms=n_platforms,
+def crash(n_accounts, n_steps, n_platforms=10, duration=120):
+    return cl.Config(scenario=cl.CrashScenario(n_steps=n_steps, duration=duration), n_platforms=n_platforms,
                      population=cl.PopulationParams(n_accounts=n_accounts),
                      market=cl.MarketParams(depth=2e8 * n_platforms * n_accounts / 10_000))
 
-def with_perp(n_traders, n_lending, n_steps):
-    w = cl.build(crash(n_lending, n_steps), seed=0)
+def with_perp(n_traders, n_lending, n_steps, params=PerpParams(insurance_fund=1e7), fast=False):
+    w = cl.build(crash(n_lending, n_steps, duration=5 if fast else 120), seed=0)
     rng = np.random.default_rng(1)
     p0 = float(np.exp(w.x_t[0]))
-    book = draw_perp_book(rng, PerpPopulation(n_accounts=n_traders, long_share=0.6), [p0])
-    return dataclasses.replace(w, platforms=w.platforms + (PerpParams(insurance_fund=1e7),),
+    pop = PerpPopulation(n_accounts=n_traders, long_share=0.6, leverage_median=12.0 if fast else 5.0)
+    book = draw_perp_book(rng, pop, [p0])
+    return dataclasses.replace(w, platforms=w.platforms + (params,),
                                books=w.books + (book,), platform_oracle=w.platform_oracle + (0,))
 
 def two_assets(n_traders, n_steps):
@@ -84,6 +87,8 @@ if case == "classroom":
 t0 = time.perf_counter()
 if case == "mixed":
     w = with_perp(n, n, T)
+elif case in ("mixed_haircut", "mixed_adl"):   # no fund: every bankruptcy goes to the loss rule
+    w = with_perp(n, n, T, PerpParams(insurance_fund=0.0, loss_rule=case[6:]), fast=True)
 elif case == "lending":
     w = cl.build(crash(n, T), seed=0)
 elif case == "two":
@@ -147,6 +152,12 @@ def main():
     print(f"  (a) perp {n:,} traders + 10 lending x {n:,}, {T:,} steps   {fmt(ta)}   target < 1.5 s")
     print(f"      ({x['lending']:,} lending liquidations, {x['perp']:,} perp; shortfall {x['shortfall']:,.0f} USD, "
           f"ADL cuts {x['adl']:,}, bad debt {x['bad']:,.0f} USD, lowest fund {x['fund_min']:,.0f} USD)")
+    for rule in ("haircut", "adl"):
+        xs = [child("mixed_" + rule, n, T) for _ in range(reps)]
+        x = xs[0]
+        print(f"  (a') 30 % in 5 steps, 12x median, fund 0, {rule:<8}          {fmt(statistics.median(v['seconds'] for v in xs))}"
+              f"   ({x['perp']:,} perp liquidations; shortfall {x['shortfall']:,.0f} USD, ADL cuts {x['adl']:,}, "
+              f"bad debt {x['bad']:,.0f} USD)")
     print(f"  (b) the 10 lending platforms alone                        {fmt(tb)}   "
           f"(the venue adds {fmt(ta - tb).strip()})")
     x = c[0]
