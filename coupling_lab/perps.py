@@ -381,8 +381,13 @@ class PerpEngine:
     - ADL: a cross account's several eligible positions are ranked as
       separate entries (each with its own ``u`` and the account's ``M``);
       each cut takes ``min(S, u, M)`` from the balance as it is at that cut;
-      ties in score go by account then asset; a bankrupt cross account that
-      closed a long and a short makes both opposite sides eligible.
+      ties in score go by account then asset; the eligible side of an asset
+      is the one opposite a bankruptcy that left a shortfall after the fund
+      (a bankruptcy the fund paid in full makes no one eligible); a bankrupt
+      cross account that closed a long and a short makes both sides eligible.
+    - Margin ratios and ADL scores within 1e-9 (relative) of each other are
+      ties (exact ties in arithmetic, such as equal leverage, would otherwise
+      be ordered by float rounding).
     - The backstop's spot hedge exists only for positions it took over in a
       liquidation (not the initial book, not ADL take-overs); it trades at
       ``m^a_t`` and its mark-to-market is cash + units x ``m^a_t``.
