@@ -1,7 +1,6 @@
 """The classroom worlds for the perp lessons (coupling_lab.perp_scenarios) show what the lessons say."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import coupling_lab as cl
