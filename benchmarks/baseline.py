@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["run_baseline"]
+__all__ = ["run_baseline", "run_perp_baseline"]
 
 
 def _median(values):
@@ -233,4 +233,260 @@ def run_baseline(world, n_steps=None):
     out["event_asset"] = event_asset
     out["collateral_k"] = coll
     out["debt_k"] = debt
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Perpetual-futures venue (MODEL.md §10), plain per-account loop
+# ---------------------------------------------------------------------------
+# Kept as a separate section on purpose: it reads the venue's marks and the
+# market prices of a run (what the step loop hands a perp engine) and replays
+# the venue account by account, position by position, with Python floats.
+# ``tests/test_perps_baseline.py`` checks that the fast engine gives the same
+# event log, flows and outputs, step by step.
+
+def _ranked(entries):
+    """Sort ``(value, account, asset, ...)`` ascending by value, where values closer than 1e-9
+    (relative) count as equal (exact ties computed in floats): ties go by account, then asset."""
+    entries = sorted(entries, key=lambda e: e[0])
+    out, group = [], 0
+    for n, e in enumerate(entries):
+        if n and e[0] - entries[n - 1][0] > 1e-9 * (abs(e[0]) + abs(entries[n - 1][0])):
+            group += 1
+        out.append((group,) + tuple(e[1:]))
+    out.sort()
+    return [e[1:] for e in out]
+
+
+def run_perp_baseline(params, book, assets, marks_ts, market_ts, outages=(), breaker=None):
+    """Replay one perp venue of MODEL.md §10 step by step, account by account.
+
+    Parameters
+    ----------
+    params : coupling_lab.perps.PerpParams
+    book : coupling_lab.perps.PerpBook
+    assets : tuple of int, the venue's listed assets (its slots, in order)
+    marks_ts : T lists of S marks (the prices the venue read), one per slot
+    market_ts : T lists of S market prices m^a_t, one per slot
+    outages : iterable of (t0, t1): keeper capacity 0 on t0 <= t < t1
+    breaker : CircuitBreaker or None (defaults to ``params.breaker``)
+
+    Returns
+    -------
+    dict with ``events`` (list of ``(t, account, asset, mode, notional, equity_after,
+    fee, fund_paid, shortfall, bad_debt)``; asset -1 for a cross account),
+    ``adl`` (list of ``(t, account, asset, units)``), per-step lists ``fund``,
+    ``shortfall``, ``haircut``, ``bad_debt``, ``adl_count``, ``backstop_pnl``,
+    ``hedge_mtm``, ``flow`` (S signed USD per step), ``vm_sum`` (computed VM
+    over all accounts and the backstop), and final ``balance`` (per account),
+    ``position`` (per account, per slot), ``backstop_position``, ``backstop_balance``.
+    """
+    S = len(assets)
+    n = book.n_accounts
+    mmr = [params.mmr_of(a) for a in assets]
+    phi = params.phi
+    breaker = params.breaker if breaker is None else breaker
+    cap = params.keeper_capacity
+    cols = [a for a in assets]
+    iso = [m == "isolated" for m in book.mode]
+    pos = [[float(book.position[i][a]) if a < book.position.shape[1] else 0.0 for a in cols] for i in range(n)]
+    mar = [[float(book.margin[i][a]) if a < book.margin.shape[1] else 0.0 for a in cols] for i in range(n)]
+    idle = 0.0
+    for i in range(n):   # margin on columns the venue does not list
+        rest = float(sum(book.margin[i])) - sum(mar[i])
+        if iso[i]:
+            idle += rest
+        else:
+            mar[i][0] += rest
+    cross_m = [sum(mar[i]) if not iso[i] else 0.0 for i in range(n)]   # M_i of a cross account
+    iso_m = [list(mar[i]) if iso[i] else [0.0] * S for i in range(n)]  # M_{i,a} of an isolated one
+    entry = None
+    b_pos = [-sum(pos[i][s] for i in range(n)) for s in range(S)]
+    b_bal = 0.0
+    fund = float(params.insurance_fund)
+    h_units, h_cash = [0.0] * S, 0.0
+    history = []
+    paused_until = -1
+    out = {k: [] for k in ("fund", "shortfall", "haircut", "bad_debt", "adl_count", "backstop_pnl", "hedge_mtm",
+                           "flow", "vm_sum")}
+    events, adl = [], []
+    prev = None
+    for t, (P, m) in enumerate(zip(marks_ts, market_ts)):
+        P, m = [float(p) for p in P], [float(v) for v in m]
+        if prev is None:
+            prev = P
+            entry = [[P[s] for s in range(S)] for _ in range(n)]
+        # (1) variation margin
+        vm_units = []   # (account, slot or -1, v) for the haircut
+        vm_total = 0.0
+        for i in range(n):
+            if iso[i]:
+                for s in range(S):
+                    v = pos[i][s] * (P[s] - prev[s])
+                    iso_m[i][s] += v
+                    vm_total += v
+                    vm_units.append((i, s, v))
+            else:
+                v = 0.0
+                for s in range(S):
+                    v += pos[i][s] * (P[s] - prev[s])
+                cross_m[i] += v
+                vm_total += v
+                vm_units.append((i, -1, v))
+        vb = sum(b_pos[s] * (P[s] - prev[s]) for s in range(S))
+        b_bal += vb
+        out["vm_sum"].append(vm_total + vb)
+        # keeper capacity this step (outage, breaker)
+        stop = False
+        if breaker is not None:
+            past = history[-breaker.window:]
+            if past:
+                for s in range(S):
+                    if P[s] < (1.0 - breaker.drop) * max(row[s] for row in past):
+                        paused_until = max(paused_until, t + breaker.pause - 1)
+                        break
+            history.append(list(P))
+            stop = t <= paused_until
+        if any(t0 <= t < t1 for t0, t1 in outages):
+            stop = True
+        # (2) maintenance, after VM
+        under = []
+        for i in range(n):
+            if iso[i]:
+                for s in range(S):
+                    if pos[i][s] != 0.0:
+                        req = mmr[s] * abs(pos[i][s]) * P[s]
+                        if iso_m[i][s] < req:
+                            r = iso_m[i][s] / req if req > 0 else -math.inf
+                            under.append((r, i, assets[s], s))
+            else:
+                if any(q != 0.0 for q in pos[i]):
+                    req = sum(mmr[s] * abs(pos[i][s]) * P[s] for s in range(S))
+                    if cross_m[i] < req:
+                        r = cross_m[i] / req if req > 0 else -math.inf
+                        under.append((r, i, -1, -1))
+        under = _ranked(under)          # lowest margin ratio first, ties by account then asset
+        if stop:
+            under = []
+        elif cap is not None:
+            under = under[:cap]
+        # (3) liquidation at the market price, (4) bankruptcy paid by the fund
+        flow = [0.0] * S
+        shortfall = 0.0
+        bankrupt = []        # (event index, deficit)
+        liquidated = set()
+        sides = set()
+        for i, a, s0 in under:
+            slots = [s0] if s0 >= 0 else list(range(S))
+            M = iso_m[i][s0] if s0 >= 0 else cross_m[i]
+            E = M
+            notional = 0.0
+            for s in slots:
+                q = pos[i][s]
+                E += q * (m[s] - P[s])
+                b_bal -= q * (m[s] - P[s])
+                notional += abs(q) * m[s]
+            fee = min(phi * notional, max(E, 0.0))
+            paid, deficit = 0.0, 0.0
+            if E < 0.0:
+                paid = min(fund, -E)
+                fund -= paid
+                deficit = -E - paid
+                left = -deficit
+            else:
+                fund += fee
+                left = E - fee
+            for s in slots:
+                q = pos[i][s]
+                if q != 0.0 and deficit > 0.0:
+                    sides.add((s, 1.0 if q > 0 else -1.0))
+                b_pos[s] += q
+                h_units[s] -= q
+                h_cash += q * m[s]
+                flow[s] += q * m[s]
+                pos[i][s] = 0.0
+            if s0 >= 0:
+                iso_m[i][s0] = left
+            else:
+                cross_m[i] = left
+            liquidated.add((i, s0))
+            if deficit > 0.0:
+                shortfall += deficit
+                bankrupt.append((len(events), i, s0, deficit))
+            events.append([t, i, a, "isolated" if s0 >= 0 else "cross", notional, E, fee, paid, deficit, 0.0])
+        # (5) the loss rule
+        covered, h, n_adl = 0.0, 0.0, 0
+        if shortfall > 0.0:
+            if params.loss_rule == "haircut":
+                G = sum(v for i, s, v in vm_units if v > 0 and (i, s) not in liquidated)
+                G += vb if vb > 0 else 0.0
+                h = 1.0 if G <= 0 else min(1.0, shortfall / G)
+                if G > 0:
+                    for i, s, v in vm_units:
+                        if v > 0 and (i, s) not in liquidated:
+                            if s >= 0:
+                                iso_m[i][s] -= h * v
+                            else:
+                                cross_m[i] -= h * v
+                    if vb > 0:
+                        b_bal -= h * vb
+                    covered = h * G
+            else:
+                ranked = []
+                for s, sign in sorted(sides):
+                    for i in range(n):
+                        q = pos[i][s]
+                        if q * sign < 0:
+                            u = q * (P[s] - entry[i][s])
+                            M = iso_m[i][s] if iso[i] else cross_m[i]
+                            if u > 0 and M > 0:
+                                score = (u / M) * (abs(q) * P[s] / M)
+                                ranked.append((-score, i, assets[s], s, u))
+                ranked = _ranked(ranked)    # highest score first, ties by account then asset
+                rem = shortfall
+                for i, a, s, u in ranked:
+                    if rem <= 0.0:
+                        break
+                    M = iso_m[i][s] if iso[i] else cross_m[i]
+                    x = min(rem, u, M)
+                    if x <= 0.0:
+                        continue
+                    dq = pos[i][s] * (x / u) if x < u else pos[i][s]
+                    pos[i][s] -= dq
+                    b_pos[s] += dq
+                    if iso[i]:
+                        iso_m[i][s] -= x
+                    else:
+                        cross_m[i] -= x
+                    rem -= x
+                    n_adl += 1
+                    adl.append((t, i, a, dq))
+                covered = shortfall - rem
+            bad = max(shortfall - covered, 0.0)
+            if params.loss_rule == "haircut" and h < 1.0:
+                bad = 0.0
+            for k, i, s0, deficit in bankrupt:     # covered or written off: balances back to 0
+                events[k][9] = deficit * bad / shortfall
+                if s0 >= 0:
+                    iso_m[i][s0] = 0.0
+                else:
+                    cross_m[i] = 0.0
+        else:
+            bad = 0.0
+        out["fund"].append(fund)
+        out["shortfall"].append(shortfall)
+        out["haircut"].append(h)
+        out["bad_debt"].append(bad)
+        out["adl_count"].append(n_adl)
+        out["backstop_pnl"].append(b_bal)
+        out["hedge_mtm"].append(h_cash + sum(h_units[s] * m[s] for s in range(S)))
+        out["flow"].append(flow)
+        prev = P
+    out["events"] = [tuple(e) for e in events]
+    out["adl"] = adl
+    out["balance"] = [(sum(iso_m[i]) if iso[i] else cross_m[i]) for i in range(n)]
+    out["idle_cash"] = idle
+    out["position"] = pos
+    out["backstop_position"] = b_pos
+    out["backstop_balance"] = b_bal
     return out

@@ -32,6 +32,7 @@ from .measures import (
     return_correlation,
     twin_dispersion,
 )
+from .perps import PerpBook, PerpParams, PerpPopulation, draw_perp_book, perp_frame
 from .oracles import (
     FeedRule, OracleFault, OracleParams, override, override_provider, publish, stale, stale_provider,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Forecast", "LiquidationMap", "forecast", "liquidation_map",
     "PlatformParams", "health", "liquidate", "liquidation_price",
     "MarketParams",
+    "PerpParams", "PerpBook", "PerpPopulation", "draw_perp_book", "perp_frame",
     "Measures", "excess_drawdown", "fundamental_drawdown", "liquidation_synchrony", "peak_flow_share",
     "twin_dispersion", "return_correlation",
     "OracleFault", "OracleParams", "override", "publish", "stale", "stale_provider", "override_provider",

@@ -27,6 +27,8 @@ from ._validation import Interval, Validated
 
 __all__ = ["MarketParams", "Markets", "next_kappa", "market_price"]
 
+_EXP_MAX = 709.0  # math.exp overflows just above 709.78
+
 
 @dataclass(frozen=True)
 class MarketParams(Validated):
@@ -95,19 +97,30 @@ class Markets:
         kappa = self.kappa
         self.kappa_rows.append(kappa)
         if len(kappa) == 1:
+            if kappa[0] < -_EXP_MAX:  # forced buys far beyond the depth (never with sales only)
+                self._overflow(t, 0, kappa[0])
             s = math.exp(-kappa[0])
             m = [self._ex0[t] * s]
+            if kappa[0] < 0.0 and math.isinf(m[0]):
+                self._overflow(t, 0, kappa[0])
             self.market_rows.append(m)
             return m, [s]
+        if min(kappa) < -_EXP_MAX:
+            a = kappa.index(min(kappa))
+            self._overflow(t, a, kappa[a])
         scale = [math.exp(-k) for k in kappa]
         m = [e * s for e, s in zip(self._ex[t], scale)]
         if min(kappa) < 0.0:  # forced buys: the price can run away upwards
             for a, v in enumerate(m):
                 if math.isinf(v):
-                    raise ValueError(f"market price of asset {a} must stay finite; it overflowed at step {t} "
-                                     f"(kappa {kappa[a]!r}: forced buying far beyond the depth)")
+                    self._overflow(t, a, kappa[a])
         self.market_rows.append(m)
         return m, scale
+
+    @staticmethod
+    def _overflow(t, a, kappa):
+        raise ValueError(f"market price of asset {a} must stay finite; it overflowed at step {t} "
+                         f"(kappa {kappa!r}: forced buying far beyond the depth)")
 
     def absorb(self, flow_a):
         """Apply the step's net forced flow (USD, one float per asset): a new ``kappa`` list."""

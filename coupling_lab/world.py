@@ -156,7 +156,9 @@ class World:
             if not hasattr(p, "make_engine") or not hasattr(p, "kind"):
                 raise TypeError(f"platforms[{k}] must be a PlatformParams (or another margin engine's params); "
                                 f"got {type(p).__name__}")
-            if not isinstance(books[k], Book):
+            if hasattr(p, "check_book"):  # another engine kind says which books it accepts
+                p.check_book(books[k], f"books[{k}]")
+            elif not isinstance(books[k], Book):
                 raise TypeError(f"books[{k}] must be a Book; got {type(books[k]).__name__}")
             if hasattr(p, "check_assets"):
                 p.check_assets(A, f"platforms[{k}]")

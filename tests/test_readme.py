@@ -20,6 +20,8 @@ def test_readme_python_examples_run():
     two = namespace["two"]
     assert two.market_ta.shape == (500, 2) and set(two.events["asset"].tolist()) == {0, 1}
     assert set(namespace["tidy"]["kind"]) == {"asset", "feed", "read", "platform"}
+    venue = namespace["venue"]  # the perp venue beside the lending platforms
+    assert len(venue) == 500 and venue["count_cross"].sum() + venue["count_isolated"].sum() > 0
 
 
 def test_ci_runs_the_readme_test_command():

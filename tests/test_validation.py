@@ -36,6 +36,7 @@ from coupling_lab import (
     VenueFault,
     World,
 )
+from coupling_lab.perps import PerpParams, PerpPopulation
 from coupling_lab.protections import (
     AnchorBand, AnswerBounds, CircuitBreaker, Delay, Fallback, PlatformFault, RateLimit,
 )
@@ -71,6 +72,8 @@ BASE = {
     AnchorBand: {},
     Fallback: {},
     PlatformFault: dict(kind="keeper_outage", platform=0, t0=0, t1=5),
+    PerpParams: {},
+    PerpPopulation: {},
 }
 
 # fields that a cross-field check ties to a partner (min <= max): an edge
