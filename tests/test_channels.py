@@ -38,7 +38,8 @@ def quoted(grid, outage):
 
 def _prose():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    # whitespace collapsed: a phrase may wrap over two lines of the markdown
+    return " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
 
 
 # --------------------------------------------------------------------------- calibration
@@ -204,3 +205,18 @@ def test_bad_dials_raise_one_value_error_naming_the_field(field, value):
 def test_unknown_fault_is_refused():
     with pytest.raises(ValueError, match="fault must be one of"):
         ch.lesson_config(fault="meteor")
+
+
+def test_sharing_the_oracle_deepens_the_crash_only_with_shared_collateral(grid):
+    """The prose: "With all the collateral shared, sharing the oracle too deepens the crash; with own collateral it does not"."""
+    assert grid[(1.0, 1.0)].common_excess > grid[(0.0, 1.0)].common_excess
+    assert grid[(1.0, 0.0)].own_excess <= grid[(0.0, 0.0)].own_excess
+
+
+def test_outage_stops_and_restarts_every_platform_together():
+    """The prose: liquidations "stop together and restart in the same minute, when the provider comes back"."""
+    r = ch.run_pair(1.0, 0.0, seed=ch.CONTROLS["seed"].default, fault="provider 0 outage")
+    t0, t1 = ch.OUTAGE
+    latency = r.world.oracles[0].latency
+    assert r.count_tk[t0 + latency:t1].sum() == 0
+    assert np.all(r.count_tk[t1] > 0), r.count_tk[t1 - 2:t1 + 3]
