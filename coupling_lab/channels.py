@@ -268,6 +268,16 @@ def _sync_text(x):
     return "not defined (fewer than two platforms liquidated)" if math.isnan(x) else f"{x:.2f}"
 
 
+def _of(n, K, verb_many, verb_one, others):
+    """'2 of 4 platforms read ...; the others ...', worded right when n is 0, 1 or K."""
+    if n == K:
+        return f"all {K} platforms {verb_many}."
+    if n == 0:
+        return f"no platform {verb_one}; all {K} {others}."
+    head = f"1 of {K} platforms {verb_one}" if n == 1 else f"{n} of {K} platforms {verb_many}"
+    return f"{head}; the others {others}."
+
+
 def readout_lines(summary, sharing=None, collateral_sharing=None):
     """``(label, sentence)`` rows of the readout for one run: every value formatted, nothing raw.
 
@@ -286,10 +296,10 @@ def readout_lines(summary, sharing=None, collateral_sharing=None):
                  (1.0, 0.0): "oracle dial at 1, collateral dial at 0",
                  (0.0, 1.0): "oracle dial at 0, collateral dial at 1"}[(corner.sharing, corner.collateral_sharing)]
         rows.append(("corner", f"{corner.label}: {where}."))
-    rows.append(("oracles", f"{s.n_shared_feed} of {K} platforms read the shared provider 0; "
-                            f"the others read a provider of their own."))
-    rows.append(("collateral", f"{s.n_common} of {K} platforms hold the common asset 0; "
-                               f"the others each hold an asset of their own."))
+    rows.append(("oracles", _of(s.n_shared_feed, K, "read the shared provider 0", "reads the shared provider 0",
+                                "read a provider of their own")))
+    rows.append(("collateral", _of(s.n_common, K, "hold the common asset 0", "holds the common asset 0",
+                                   "each hold an asset of their own")))
     if s.held[0]:
         rows.append(("common asset", f"forced selling pushed asset 0 a further {percent(s.common_excess)} "
                                      f"below its fundamental path (which fell {percent(s.fundamental_fall_a[0])})."))

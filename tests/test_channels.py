@@ -220,3 +220,11 @@ def test_outage_stops_and_restarts_every_platform_together():
     latency = r.world.oracles[0].latency
     assert r.count_tk[t0 + latency:t1].sum() == 0
     assert np.all(r.count_tk[t1] > 0), r.count_tk[t1 - 2:t1 + 3]
+
+
+def test_readout_words_all_and_none_plainly():
+    d = dict(ch.readout_lines(ch.summarize_run(ch.run_pair(1.0, 0.0)), 1.0, 0.0))
+    assert d["oracles"] == "all 4 platforms read the shared provider 0."
+    assert d["collateral"].startswith("no platform holds the common asset 0")
+    d = dict(ch.readout_lines(ch.summarize_run(ch.run_pair(0.25, 0.5))))
+    assert d["oracles"].startswith("1 of 4 platforms reads the shared provider 0; the others")
