@@ -166,7 +166,12 @@ def lesson_config(sharing=0.5, collateral_sharing=0.5, fault="no fault"):
                   asset_sigma=0.001, platform=platform, oracle_faults=FAULTS[fault])
 
 
-@functools.lru_cache(maxsize=96)
+#: Runs kept: one seed's whole 5 x 5 grid of dial pairs. A run holds about 2 MB (series of
+#: 25 feeds and 75 venues, four books), so the cache stays near 50 MB of a learner's kernel.
+RUN_CACHE_SIZE = 25
+
+
+@functools.lru_cache(maxsize=RUN_CACHE_SIZE)
 def _run(sharing, collateral_sharing, fault, seed):
     return simulate(lesson_config(sharing, collateral_sharing, fault), seed=seed)
 
