@@ -228,3 +228,13 @@ def test_readout_words_all_and_none_plainly():
     assert d["collateral"].startswith("no platform holds the common asset 0")
     d = dict(ch.readout_lines(ch.summarize_run(ch.run_pair(0.25, 0.5))))
     assert d["oracles"].startswith("1 of 4 platforms reads the shared provider 0; the others")
+
+
+def test_the_lesson_logic_imports_no_widgets_or_plotting():
+    import subprocess
+    import sys
+
+    code = ("import sys, coupling_lab.channels; "
+            "print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out
