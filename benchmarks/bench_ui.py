@@ -1,6 +1,6 @@
 """Slider change -> updated figure latency of every lesson's main app, in the kernel.
 
-For each lesson's main app (00-07) at its classroom default: the app's
+For each lesson's main app (00-07, and 02b's two dials) at its classroom default: the app's
 construction time (what opening the lesson costs in the kernel), then ~30
 main-control changes timed two ways:
 
@@ -34,6 +34,7 @@ from coupling_lab.ui.faults import FaultComparison  # noqa: E402
 from coupling_lab.ui.forecast import ForecastVsSimulation  # noqa: E402
 from coupling_lab.ui.mitigations import TwoDesigns  # noqa: E402
 from coupling_lab.ui.sweep_plots import SweepExplorer  # noqa: E402
+from coupling_lab.ui.two_channels import TwoChannels  # noqa: E402
 
 
 def _frame07():
@@ -46,6 +47,8 @@ CASES = [
     ("00 CouplingPicture", lambda: CouplingPicture(), "sharing", [1.0, 0.0, 0.5]),
     ("01 OneEngine", lambda: OneEngine(), "price", [1690.0, 1500.0, 1800.0, 1450.0, 1700.0]),
     ("02 SharingDial", lambda: SharingDial(), "sharing", [0.6, 0.8, 1.0, 0.2, 0.0, 0.4]),
+    ("02b TwoChannels", lambda: TwoChannels(), "sharing", [0.75, 1.0, 0.0, 0.25, 0.5]),
+    ("02b TwoChannels", lambda: TwoChannels(), "collateral_sharing", [0.75, 1.0, 0.0, 0.25, 0.5]),
     ("03 DepthCascade", lambda: DepthCascade(depth=400, resilience=0.1, drop=6, seed=1), "depth",
      [390.0, 150.0, 600.0, 250.0, 400.0, 800.0]),
     ("04 FaultComparison", lambda: FaultComparison(), "size", [11.0, 20.0, 5.0, 30.0, 10.0, 15.0]),

@@ -14,7 +14,8 @@ import pytest
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 IDS = [p.name for p in NOTEBOOKS]
-NAME = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*\.ipynb$")
+# NN-kebab-title, or NNx-kebab-title for a lesson inserted after lesson NN (02b sorts between 02 and 03)
+NAME = re.compile(r"^\d\d[a-z]?-[a-z0-9]+(-[a-z0-9]+)*\.ipynb$")
 PAGES = ("instructor-guide.ipynb",)  # pages of the app that are not numbered lessons
 LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(#[^)]*)?\)")
 
@@ -42,7 +43,7 @@ def test_stored_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_kernel_and_name(path):
     nb = load(path)
-    assert NAME.match(path.name) or path.name in PAGES, f"{path.name} is not named NN-kebab-title.ipynb"
+    assert NAME.match(path.name) or path.name in PAGES, f"{path.name} is not named NN-kebab-title.ipynb (or NNx-, e.g. 02b-)"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernel name must be python3"
 
 

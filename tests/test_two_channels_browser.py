@@ -1,0 +1,124 @@
+"""Lesson 02b (two channels) served by Voila, in a real browser.
+
+Modelled on ``test_app_browser.py`` (which also runs its generic checks on
+this lesson: main control, hostile updates, no source in the page) and
+reusing its page helper; this file checks what is particular to the lesson:
+the prediction comes before the figure and reveals only after Check, the
+second dial and the fault move the figure, the corner presets set both dials
+in one go, and no readout is a Python repr.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from coupling_lab.serve import BackgroundServer
+from test_app_browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, EXCEPTION_NAME,
+                              LEAK_MARKERS, NOTEBOOKS, LessonPage)
+
+NOTEBOOK = NOTEBOOKS / "02b-two-channels.ipynb"
+READOUT = ".cl-readout"
+# what a Python repr looks like in page text: numpy scalars and arrays, dataclass reprs, dicts, tuples of numbers
+REPR = re.compile(r"np\.|array\(|float64|int64|RunSummary\(|SeedMeans\(|Corner\(|Result\(|Measures\(|World\(|"
+                  r"\{'|\{\"|\(\d+(\.\d+)?, \d|<coupling_lab|object at 0x")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
+                          log_path=ARTIFACTS / f"voila-two-channels-{os.getpid()}.log") as srv:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            lesson = LessonPage(browser, srv, NOTEBOOK)
+            yield lesson
+            lesson.page.close()
+            browser.close()
+
+
+def _readout(lesson):
+    return " ".join(lesson.page.locator(READOUT).all_inner_texts())
+
+
+def _wait_for_readout(lesson, text, timeout=CHANGE_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in _readout(lesson):
+            return True
+        lesson.page.wait_for_timeout(250)  # (pumps playwright's events; time.sleep would not)
+    return False
+
+
+def _assert_clean(lesson):
+    body = lesson.page.inner_text("body")
+    for marker in LEAK_MARKERS:
+        assert marker not in body, f"{marker!r} shown in the page"
+    match = REPR.search(body)
+    assert not match, f"a Python repr in the page text: {body[max(0, match.start() - 60):match.end() + 60]!r}"
+    outputs = " ".join(lesson.page.locator(".jp-OutputArea-output").all_inner_texts())
+    assert not EXCEPTION_NAME.search(outputs), EXCEPTION_NAME.search(outputs)
+    assert lesson.status_text() == "", lesson.status_text()
+
+
+def test_renders_with_sentences_and_no_repr(page):
+    assert page.response is not None and page.response.status == 200
+    page.screenshot("-lesson")
+    assert _wait_for_readout(page, "2 of 4 platforms read the shared provider 0")
+    assert "forced selling pushed asset 0 a further" in _readout(page)
+    assert page.page.locator(".cl-preset").count() == 4
+    _assert_clean(page)
+
+
+def test_prediction_comes_first_and_reveals_only_after_check(page):
+    p = page.page
+    question = p.locator(".cl-prediction").first
+    reveal = p.locator(".cl-corners")
+    assert question.bounding_box()["y"] < p.locator(CANVAS).first.bounding_box()["y"], "the figure is above the question"
+    assert not reveal.is_visible(), "the corners are shown before the learner answered"
+    question.locator("label", has_text="one feed, one market").click()
+    question.get_by_role("button", name="Check").click()
+    reveal.wait_for(state="visible", timeout=CHANGE_TIMEOUT_S * 1000)
+    text = reveal.inner_text()
+    assert "deepest crash is at" in text and "one feed, one market" in text
+    assert "Right." in question.inner_text()
+    _assert_clean(page)
+
+
+def test_collateral_dial_moves_the_figure(page):
+    before = page.settle()
+    handle = page.page.locator(".widget-slider", has_text="shared collateral").locator(".noUi-handle")
+    handle.focus()
+    handle.press("ArrowRight")
+    assert page.wait_for_canvas_change(before) is not None, "the figure did not move with the collateral dial"
+    assert _wait_for_readout(page, "3 of 4 platforms hold the common asset 0")
+    page.screenshot("-collateral")
+    _assert_clean(page)
+
+
+@pytest.mark.parametrize("label, where, value", [("one feed, one market", "both dials at 1", 1.0),
+                                                 ("own feeds, own markets", "both dials at 0", 0.0),
+                                                 ("one provider, own markets", "oracle dial at 1, collateral dial at 0", 1.0)])
+def test_corner_presets_set_both_dials(page, label, where, value):
+    before = page.settle()
+    page.page.locator(".cl-preset", has_text=label).click()
+    assert page.wait_for_canvas_change(before) is not None, f"the figure did not change on {label!r}"
+    assert _wait_for_readout(page, f"{label}: {where}."), _readout(page)
+    assert page.main_control_state()["value"] == value
+    page.screenshot(f"-preset-{label.split(',')[0].replace(' ', '-')}")
+    _assert_clean(page)
+
+
+def test_provider_outage_moves_the_figure(page):
+    page.page.locator(".cl-preset", has_text="one provider, own markets").click()
+    assert _wait_for_readout(page, "one provider, own markets:")
+    before = page.settle()
+    page.page.get_by_role("button", name="provider 0 outage").click()
+    assert page.wait_for_canvas_change(before) is not None, "the figure did not change with the outage"
+    page.screenshot("-outage")
+    _assert_clean(page)
