@@ -13,6 +13,7 @@ turns, so both see the same machine load. Figures:
   (c) 10 x 1,000,000 accounts: build + run and peak RSS                    (v2/v1 <= 1.10)
   (d) 3 assets, 10 platforms x 100,000 accounts x 1,440 steps, every
       platform holding all three assets in one queue (v2 only)             (< 1 s)
+  (e) every protection of MODEL.md §9 on at once, 10 x 100,000 x 1,440     (< 1.5 s)
 
 The baseline ratio (plain per-account loop against the engine) is in
 ``bench_engine.py`` (d).
@@ -69,19 +70,30 @@ def three_assets(n_accounts, n_platforms=10, n_steps=1440):
                     platform_oracle=tuple(reads), books=tuple(books),
                     market=(cl.MarketParams(depth=depth),) * A)
 
-times, events = [], 0
+def protected(n_accounts):
+    # every protection of MODEL.md 9 on at once, at production-like settings
+    return crash(n_accounts).replace(
+        sharing=0.5, feed_rules=(cl.AnswerBounds(min_answer=100.0),),
+        read_guards=(cl.Delay(60), cl.AnchorBand(0.2, 30), cl.Fallback(240, 0.5, 0.05)),
+        platform=cl.PlatformParams(rate_limit=cl.RateLimit(5e7, 60), breaker=cl.CircuitBreaker(0.5, 60, 60)),
+        platform_faults=(cl.keeper_outage(0, 200, 260),))
+
+times, cpu, events = [], [], 0
 for i in range(reps):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if case == "classroom":
         r = cl.simulate(cl.Config(), seed=i)
     elif case.startswith("crash"):
         r = cl.simulate(crash(int(case[5:])), seed=0)
     elif case.startswith("assets3_"):
         r = cl.run(three_assets(int(case[8:])))
+    elif case.startswith("protected"):
+        r = cl.simulate(protected(int(case[9:])), seed=0)
     times.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
     events = int(r.events["t"].size)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps(dict(median=statistics.median(times), events=events, rss_mb=rss)))
+print(json.dumps(dict(median=statistics.median(times), cpu=statistics.median(cpu), events=events, rss_mb=rss)))
 '''
 
 
@@ -109,23 +121,33 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"v2 at {commit.strip()}, v1 at {V1_COMMIT}; nproc={os.cpu_count()}; "
           f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"each figure: the median over {rounds} alternating rounds of fresh child processes\n")
-    print(f"  {'figure':<46} {'v1':>11} {'v2':>11} {'v2/v1':>7} {'RSS v1':>8} {'RSS v2':>8}")
+    print(f"each figure: the median over {rounds} alternating rounds of fresh child processes; 'cpu' is the "
+          f"process CPU time (less sensitive than wall time to other jobs on the machine)\n")
+    print(f"  {'figure':<46} {'v1 wall':>11} {'v2 wall':>11} {'v1 cpu':>11} {'v2 cpu':>11} {'cpu v2/v1':>9} "
+          f"{'RSS v1':>8} {'RSS v2':>8}")
     for case, reps, label in cases:
         a, b = [], []
         for _ in range(rounds):
             a.append(child(v1, case, reps))
             b.append(child(ROOT, case, reps))
         ta, tb = statistics.median(x["median"] for x in a), statistics.median(x["median"] for x in b)
+        ca, cb = statistics.median(x["cpu"] for x in a), statistics.median(x["cpu"] for x in b)
         ra, rb = max(x["rss_mb"] for x in a), max(x["rss_mb"] for x in b)
         assert a[0]["events"] == b[0]["events"], "v1 and v2 liquidated differently"
-        print(f"  {label:<46} {fmt_s(ta):>11} {fmt_s(tb):>11} {tb / ta:7.2f} {ra:6.0f}MB {rb:6.0f}MB"
+        print(f"  {label:<46} {fmt_s(ta):>11} {fmt_s(tb):>11} {fmt_s(ca):>11} {fmt_s(cb):>11} {cb / ca:9.2f} "
+              f"{ra:6.0f}MB {rb:6.0f}MB"
               f"   ({b[0]['events']:,} liquidations, same in both)")
     n = "20000" if args.quick else "100000"
     d = [child(ROOT, "assets3_" + n, 1 if args.quick else 3) for _ in range(rounds)]
-    t = statistics.median(x["median"] for x in d)
+    t, c = statistics.median(x["median"] for x in d), statistics.median(x["cpu"] for x in d)
     print(f"  {'(d) 3 assets, 10 x ' + f'{int(n):,}' + ' x 1,440: World + run':<46} {'':>11} {fmt_s(t):>11}"
-          f" {'':>7} {'':>8} {max(x['rss_mb'] for x in d):6.0f}MB   ({d[0]['events']:,} liquidations; target < 1 s)")
+          f" {'':>11} {fmt_s(c):>11} {'':>9} {'':>8} {max(x['rss_mb'] for x in d):6.0f}MB"
+          f"   ({d[0]['events']:,} liquidations; target < 1 s)")
+    e = [child(ROOT, "protected" + n, 1 if args.quick else 3) for _ in range(rounds)]
+    t, c = statistics.median(x["median"] for x in e), statistics.median(x["cpu"] for x in e)
+    print(f"  {'(e) every protection on, 10 x ' + f'{int(n):,}' + ' x 1,440':<46} {'':>11} {fmt_s(t):>11}"
+          f" {'':>11} {fmt_s(c):>11} {'':>9} {'':>8} {max(x['rss_mb'] for x in e):6.0f}MB"
+          f"   ({e[0]['events']:,} liquidations; target < 1.5 s)")
     print(f"\nload average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
