@@ -189,7 +189,7 @@ PROTECTIONS = {p.key: p for p in (
 
 LAB_CONTROLS = {
     "scenario": Control("scenario", choices=LAB_SCENARIOS, default="crash"),
-    "size": Control("crash depth / bad report", 0.0, 60.0, step=5, default=30.0, unit="%"),
+    "size": Control("crash depth / bad report", 0.0, 60.0, step=5, default=30.0, unit="%", fmt=".0f"),
     "seed": Control("seed", 0, SEED_MAX, step=1, default=1, integer=True, kind="text"),
     **{key: Control(p.name, choices=("off", "on"), default="off") for key, p in PROTECTIONS.items()},
 }
