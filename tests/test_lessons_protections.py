@@ -6,10 +6,10 @@ Every number the two notebooks quote from a run is pinned here: the run gives it
 import math
 import re
 
-import nbformat
+import numpy as np
 import pytest
 
-from coupling_lab import AnswerBounds, Delay, RateLimit, simulate
+from coupling_lab import AnswerBounds, RateLimit
 from coupling_lab.lessons import faults, mitigations as mit
 from coupling_lab.protections import COST_FIELDS, compare
 from test_lessons import notebook, says
@@ -152,11 +152,22 @@ def test_lesson05_lab_prose_numbers():
     for key in ("osm", "anchor"):
         assert _rows("bad report", 30, (key,))["sold"][0] == "0.1 M USD"
     assert _rows("bad report", 30, ("fallback",))["bad debt"][0] == "19.68 M USD"
+    fb = mit.lab_runs("bad report", 30, 1, ("fallback",))["on"]
+    switched = np.flatnonzero(np.abs(fb.price_tk[:, 0] - fb.oracle_tj[:, 0]) > 1e-9)
+    assert switched[0] == mit.LAB_T0 + 2  # not on the 30 % report, but two minutes later
+    assert fb.oracle_tj[mit.LAB_T0 + 2, 0] < 0.5 * fb.oracle_tj[mit.LAB_T0 + 1, 0]  # the cascade halved it
     assert _rows("bad report", 60, ("fallback",))["bad debt"][0] == "0.00 M USD"
+    fb60 = mit.lab_runs("bad report", 60, 1, ("fallback",))["on"]
+    assert np.flatnonzero(np.abs(fb60.price_tk[:, 0] - fb60.oracle_tj[:, 0]) > 1e-9)[0] == mit.LAB_T0  # at once
     assert _rows("bad report", 30, ("breaker",))["bad debt"][0] == "5.22 M USD"
+    br = mit.lab_runs("bad report", 30, 1, ("breaker",))["on"]
+    sold = br.notional_tk.sum(axis=1)
+    assert sold[mit.LAB_T0:mit.LAB_T0 + 2].sum() > 0  # the 30 % report itself does not trip it
+    assert sold[mit.LAB_T0 + 2:mit.LAB_T0 + 62].sum() == 0  # the cascade's halving does: an hour's pause
     says("05", "the extra fall rises from 24.1 % (unprotected twin) to 29.8 %", "drops to 2.6 %",
          "274,560 account-minutes", "18.7 minutes on average, 62 at most", "8.68 M USD of bad debt and an extra fall of 53.0 %",
          "33.27 M USD of bad debt and an extra fall of 64.4 %", "(0.1 M USD)", "19.68 M USD of bad debt remain",
+         "it switches two minutes later, when the cascade has halved the shared price",
          "set the size to 60 % and it switches at once", "5.22 M USD")
 
 
