@@ -123,7 +123,8 @@ def test_text_never_shows_a_negative_zero():
 APP_MODULES = {"CouplingPicture": start_here.CONTROLS, "OneEngine": one_engine.CONTROLS,
                "SharingDial": sharing_dial.CONTROLS, "DialSweep": sharing_dial.SWEEP_CONTROLS,
                "DepthCascade": cascades.CONTROLS, "FaultComparison": faults.CONTROLS,
-               "TwoDesigns": mitigations.CONTROLS, "ForecastVsSimulation": lesson06.CONTROLS}
+               "TwoDesigns": mitigations.CONTROLS, "MitigationLab": mitigations.LAB_CONTROLS,
+               "TradeOffPicture": mitigations.TRADEOFF_CONTROLS, "ForecastVsSimulation": lesson06.CONTROLS}
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)

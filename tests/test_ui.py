@@ -286,7 +286,7 @@ from coupling_lab.lessons import Control  # noqa: E402
 from coupling_lab.ui.cascades import DepthCascade  # noqa: E402
 from coupling_lab.ui.faults import FaultComparison  # noqa: E402
 from coupling_lab.ui.forecast import ForecastVsSimulation  # noqa: E402
-from coupling_lab.ui.mitigations import TwoDesigns  # noqa: E402
+from coupling_lab.ui.mitigations import MitigationLab, TradeOffPicture, TwoDesigns  # noqa: E402
 
 APPS = {
     "00": lambda: CouplingPicture(),
@@ -296,6 +296,8 @@ APPS = {
     "03": lambda: DepthCascade(),
     "04": lambda: FaultComparison(),
     "05": lambda: TwoDesigns(),
+    "05-lab": lambda: MitigationLab(),
+    "05-tradeoff": lambda: TradeOffPicture(),
     "06": lambda: ForecastVsSimulation(),
 }
 
@@ -386,7 +388,8 @@ def test_lesson04_selling_panels_on_their_own_scales():
     assert app.cols[0]["ax_p"].get_ylim() == app.cols[1]["ax_p"].get_ylim()  # one price scale
 
 
-@pytest.mark.parametrize("make", [TwoDesigns, ForecastVsSimulation], ids=["05", "06"])
+@pytest.mark.parametrize("make", [TwoDesigns, MitigationLab, TradeOffPicture, ForecastVsSimulation],
+                         ids=["05", "05-lab", "05-tradeoff", "06"])
 def test_legends_sit_off_the_data(make):
     app = make()
     app.fig.canvas.draw()

@@ -2,15 +2,21 @@
 and on one platform's own oracle, side by side."""
 from __future__ import annotations
 
-from ..oracles import override, stale
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..oracles import FeedRule, override, stale
+from ..protections import AnswerBounds
 from ..scenarios import CrashScenario, GBMScenario
 from ..simulation import Config, simulate
 from ..venues import spike
 from .controls import Control
 from .text import Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct
 
-__all__ = ["FAULT_KINDS", "FAULT_START", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "fault_config",
-           "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform", "describe_kinds"]
+__all__ = ["FAULT_KINDS", "FAULT_START", "FLOOR_USD", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "OnFeeds",
+           "fault_config", "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform", "describe_kinds",
+           "under_water", "floor_summary"]
 
 #: Fault kinds of the lesson: what "size" means for each.
 FAULT_KINDS = {
@@ -18,7 +24,12 @@ FAULT_KINDS = {
     "2 venues spike": "two of the oracle's three venues print this much below the market",
     "1 venue spike": "one of the oracle's three venues prints this much below the market",
     "stale feed": "the feed stops publishing while the market falls this much",
+    "answer floor": "the market falls this much; the feed's floor (answer bounds, minimum 1,800 USD) rejects "
+                    "every report below it",
 }
+#: The floor of the "answer floor" fault: 10 % below the opening 2,000 USD (a teaching value; Chainlink's
+#: ``minAnswer`` rule, FACTS-mechanisms.md 2.1).
+FLOOR_USD = 1800.0
 FAULT_START = 60  # minute the fault begins
 N_PLATFORMS = 5
 N_STEPS = 240
@@ -34,6 +45,24 @@ CONTROLS = {
 }
 
 
+@dataclass(frozen=True)
+class OnFeeds(FeedRule):
+    """A feed rule applied to some feeds only (``Config.feed_rules`` applies to every feed).
+
+    >>> ok = OnFeeds(AnswerBounds(min_answer=100.0), (0,))
+    >>> ok.bind(0, None)(5, 99.0), ok.bind(1, None)(5, 99.0)
+    (False, True)
+    """
+
+    rule: FeedRule
+    feeds: tuple
+
+    def bind(self, feed, world):
+        if feed in self.feeds:
+            return self.rule.bind(feed, world)
+        return lambda t, candidate: True
+
+
 def fault_config(kind="bad report", size=0.10, minutes=10, sharing=1.0, target="shared", base=None):
     """The lesson's Config: ``kind`` of fault of ``size`` (fraction) for ``minutes`` from minute 60.
 
@@ -42,7 +71,10 @@ def fault_config(kind="bad report", size=0.10, minutes=10, sharing=1.0, target="
     venues 3-5) with every platform on its own oracle (``sharing=0``). The
     fundamental is calm (a small random walk), except for ``"stale feed"``,
     where it falls by ``size`` over the fault window: a stale feed matters
-    only when the market moves.
+    only when the market moves; and for ``"answer floor"``, where it falls the
+    same way and the faulted oracle has answer bounds with a floor at
+    :data:`FLOOR_USD` (MODEL.md §9: a report below it is not published, so the
+    feed sticks at its last value above the floor while the market falls on).
     """
     if kind not in FAULT_KINDS:
         raise ValueError(f"kind must be one of {list(FAULT_KINDS)}; got {kind!r}")
@@ -54,7 +86,7 @@ def fault_config(kind="bad report", size=0.10, minutes=10, sharing=1.0, target="
     venues = (0, 1, 2) if target == "shared" else (3, 4, 5)
     sharing = sharing if target == "shared" else 0.0
     scenario = GBMScenario(n_steps=N_STEPS, sigma=0.001)
-    oracle_faults, venue_faults = (), ()
+    oracle_faults, venue_faults, feed_rules = (), (), ()
     if kind == "bad report":
         oracle_faults = (override(oracle, t0, t1, 1.0 - size),)
     elif kind == "2 venues spike":
@@ -63,9 +95,12 @@ def fault_config(kind="bad report", size=0.10, minutes=10, sharing=1.0, target="
         venue_faults = (spike(venues[0], t0, t1, 1.0 - size),)
     elif size > 0:
         scenario = CrashScenario(n_steps=N_STEPS, depth=size, start=t0, duration=max(int(minutes), 1), sigma=0.001)
-        oracle_faults = (stale(oracle, t0, t1),)
+        if kind == "stale feed":
+            oracle_faults = (stale(oracle, t0, t1),)
+        else:
+            feed_rules = (OnFeeds(AnswerBounds(min_answer=FLOOR_USD), (oracle,)),)
     return base.replace(scenario=scenario, n_platforms=N_PLATFORMS, sharing=sharing,
-                        oracle_faults=oracle_faults, venue_faults=venue_faults)
+                        oracle_faults=oracle_faults, venue_faults=venue_faults, feed_rules=feed_rules)
 
 
 def fault_runs(kind="bad report", size_pct=10.0, minutes=10, sharing=1.0, seed=1, base=None, run=None):
@@ -75,14 +110,25 @@ def fault_runs(kind="bad report", size_pct=10.0, minutes=10, sharing=1.0, seed=1
     """
     run = (lambda cfg, s: simulate(cfg, seed=s)) if run is None else run
     size = size_pct / 100.0
-    if kind != "stale feed" and size >= 1:
+    if kind not in ("stale feed", "answer floor") and size >= 1:
         raise ValueError(f"size must be in [0, 100) per cent for a price fault; got {size_pct}")
     out = {}
     for target in ("shared", "own"):
         cfg = fault_config(kind, size, minutes, sharing, target, base)
         out[target] = run(cfg, seed)
-        out[target + "_calm"] = run(cfg.replace(oracle_faults=(), venue_faults=()), seed)
+        out[target + "_calm"] = run(cfg.replace(oracle_faults=(), venue_faults=(), feed_rules=()), seed)
     return out
+
+
+def under_water(result):
+    """USD of debt the collateral no longer covers at the market price at the end of the run.
+
+    Summed over open accounts, ``max(d_i - c_i m_T, 0)``: bad debt a platform
+    carries but has not written off, because it never liquidated the account
+    (a feed stuck above the market, lesson 04 section 6).
+    """
+    m = float(result.market_t[-1])
+    return float(sum(np.clip(d - c * m, 0.0, None).sum() for c, d in zip(result.collateral_k, result.debt_k)))
 
 
 def panel_text(runs, target):
@@ -93,11 +139,12 @@ def panel_text(runs, target):
     sign = "+" if extra >= 0.05e6 else ("-" if extra <= -0.05e6 else "")
     return (f"sold: P1 {fmt_musd(sold_k[0])}, P2-P5 {fmt_musd(sold_k[1:].sum())}\n"
             f"({sign}{fmt_musd(abs(extra))} vs the same run without the fault)\n"
-            f"bad debt {fmt_musd(r.measures.bad_debt, 2)}")
+            f"bad debt {fmt_musd(r.measures.bad_debt, 2)}, under water {fmt_musd(under_water(r), 2)}")
 
 
 READOUT_HEAD = ("fault on", "platforms liquidated", "sold (M USD)", "bad debt (M USD)",
-                "bad debt by platform P1 · P2 · P3 · P4 · P5 (M USD)", "extra fall from forced selling")
+                "bad debt by platform P1 · P2 · P3 · P4 · P5 (M USD)", "under water at the end (M USD)",
+                "extra fall from forced selling")
 
 
 def readout_rows(runs):
@@ -107,7 +154,8 @@ def readout_rows(runs):
         m = r.measures
         per = " · ".join(fmt_number(b / 1e6, 2) for b in m.bad_debt_k)
         rows.append((label, str(int((r.notional_tk.sum(axis=0) > 0).sum())), fmt_number(m.liquidated_usd / 1e6, 1),
-                     fmt_number(m.bad_debt / 1e6, 2), per, fmt_pct(extra_fall(m.excess_drawdown))))
+                     fmt_number(m.bad_debt / 1e6, 2), per, fmt_number(under_water(r) / 1e6, 2),
+                     fmt_pct(extra_fall(m.excess_drawdown))))
     return rows
 
 
@@ -119,6 +167,19 @@ def bad_debt_by_platform(runs):
         per = ", ".join(f"P{k + 1} {fmt_number(b / 1e6, 2)}" for k, b in enumerate(runs[key].measures.bad_debt_k))
         parts.append(f"{label}: {per} (M USD).")
     return Sentence("\n".join(parts))
+
+
+def floor_summary(runs):
+    """Sentences on an "answer floor" run: where the shared feed stuck, sales and debt under water, shared vs own."""
+    r, calm, own = runs["shared"], runs["shared_calm"], runs["own"]
+    stuck = float(r.oracle_tj[-1, 0])
+    return Sentence(
+        f"The shared feed stuck at {fmt_number(stuck, 0)} USD while the market ended at "
+        f"{fmt_number(float(r.market_t[-1]), 0)} USD.\n"
+        f"Floor on the shared feed: the platforms sold {fmt_musd(r.measures.liquidated_usd)} "
+        f"(without the floor {fmt_musd(calm.measures.liquidated_usd)}) and are left with "
+        f"{fmt_musd(under_water(r), 1)} of debt under water.\n"
+        f"Floor on P1's own feed: {fmt_musd(under_water(own), 1)} under water, all of it P1's.")
 
 
 def describe_kinds():

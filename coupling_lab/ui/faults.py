@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import blended_transform_factory
 
-from ..lessons.faults import (CONTROLS, FAULT_KINDS, FAULT_START, N_PLATFORMS, N_STEPS, READOUT_HEAD, SEED_MAX,
-                              fault_config, fault_runs, panel_text, readout_rows)
+from ..lessons.faults import (CONTROLS, FAULT_KINDS, FAULT_START, FLOOR_USD, N_PLATFORMS, N_STEPS, READOUT_HEAD,
+                              SEED_MAX, fault_config, fault_runs, panel_text, readout_rows)
 from ..simulation import Config, simulate
 from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
@@ -54,6 +54,8 @@ class FaultComparison(LessonApp):
             lines = [ax_p.plot([], [], color=platform_color(k), lw=1.3, drawstyle="steps-post",
                                label=f"oracle read by P{k + 1}")[0] for k in range(N_PLATFORMS)]
             market, = ax_p.plot([], [], color=MARKET_COLOR, lw=1.0, label="market $m_t$", zorder=6)
+            floor, = ax_p.plot([], [], color="#B00020", lw=1.0, ls=":", zorder=5,
+                               label=f"feed floor {FLOOR_USD:,.0f} USD (answer floor only)")
             shades = []
             for ax in (ax_p, ax_q):
                 tr = blended_transform_factory(ax.transData, ax.transAxes)
@@ -65,11 +67,11 @@ class FaultComparison(LessonApp):
                        ylabel="sold (M USD / min)" if c == 0 else "sold (M USD / min), own scale")
             text = ax_q.text(0.98, 0.92, "", transform=ax_q.transAxes, ha="right", va="top", fontsize="small")
             self.cols.append(dict(ax_p=ax_p, ax_q=ax_q, lines=lines, market=market, shades=shades, polys=polys,
-                                  text=text))
+                                  text=text, floor=floor))
         c0 = self.cols[0]
-        fig.legend(handles=[c0["market"], *c0["lines"]], loc="upper center", ncol=6, fontsize="small",
+        fig.legend(handles=[c0["market"], *c0["lines"], c0["floor"]], loc="upper center", ncol=4, fontsize="small",
                    frameon=False, bbox_to_anchor=(0.5, 1.0))
-        fig.subplots_adjust(left=0.08, right=0.98, top=0.89, bottom=0.09, hspace=0.15, wspace=0.2)
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.09, hspace=0.15, wspace=0.2)
         return fig
 
     def compute(self, values):
@@ -91,6 +93,7 @@ class FaultComparison(LessonApp):
                 line.set_data(t, r.price_tk[:, k])
                 line.set_zorder(3 if r.world.platform_oracle[k] == 0 else 2)
             col["market"].set_data(t, r.market_t)
+            col["floor"].set_data(([0, N_STEPS], [FLOOR_USD, FLOOR_USD]) if v["kind"] == "answer floor" else ([], []))
             flow = np.cumsum(r.notional_tk / 1e6, axis=1)
             for k, poly in enumerate(col["polys"]):
                 lower = flow[:, k - 1] if k else np.zeros(N_STEPS)
@@ -114,7 +117,7 @@ class FaultComparison(LessonApp):
         self.readout.value = _readout(runs)
 
     def moving_artists(self):
-        return [a for col in self.cols for a in (*col["lines"], col["market"], *col["polys"], col["text"])]
+        return [a for col in self.cols for a in (*col["lines"], col["market"], col["floor"], *col["polys"], col["text"])]
 
     def extra_widgets(self):
         return [self.readout]
