@@ -61,6 +61,7 @@ from traitlets import Bool, Integer
 
 from coupling_lab import landing
 from coupling_lab.kernel_limit import limit_command
+from coupling_lab.kernel_limit import main as kernel_limit_main
 
 __all__ = [
     "ClassSettings", "ClassroomKernelManager", "MB_PER_KERNEL", "SERVER_MB",
