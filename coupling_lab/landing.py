@@ -24,21 +24,21 @@ GUIDE_PATH = "voila/render/instructor-guide.ipynb"
 #: Per lesson number: (the one idea, what to do first, minutes when the lesson does not say).
 LESSON_CARDS = {
     "00": ("What margin engine coupling is, and how to use the kit.",
-           "Predict what sharing one oracle does, then move the sharing slider.", 10),
+           "Read the picture and answer its check question, then move the sharing slider.", 10),
     "01": ("Health, liquidation price, close factor, bonus and bad debt on one platform.",
-           "Predict which borrowers go first, then move the price down.", 15),
+           "Predict what a fall from 2000 to 1700 USD does to account A6, then move the price.", 15),
     "02": ("Shared oracles line liquidations up across platforms.",
-           "Predict the synchrony at the two ends of the dial, then turn it.", 25),
+           "Commit to a prediction before you touch the dial, then turn it.", 25),
     "03": ("Forced selling feeds back into the price: depth and cascades.",
-           "Predict the depth at which the cascade runs away, then lower the depth.", 25),
+           "Predict what a thinner market does to the shared design, then set the depth to 150.", 25),
     "04": ("One bad shared feed hits every platform at once.",
-           "Pick a fault and predict which side suffers more before you run it.", 20),
-    "05": ("What helps: diverse oracles, thresholds, delays, keeper capacity, depth.",
-           "Predict which lever cuts the peak selling most, then set design B.", 25),
+           "Pick a stale feed (20 %, 10 minutes) and compare the shared and the separate oracles.", 20),
+    "05": ("The levers a designer has: diverse oracles, thresholds, delays, keeper capacity, depth.",
+           "Set up two designs side by side on the same crash and compare them.", 25),
     "06": ("Liquidation maps and a margin-call forecast with feedback.",
-           "Predict the forced selling for a 10 % drop, then read the map.", 25),
-    "07": ("The dial over many seeds: means with error bars (optional).",
-           "Predict which curve rises first, then run the small sweep.", 20),
+           "Read the liquidation map: how much is sold if the price drops 10 %?", 25),
+    "07": ("The dial over many seeds: means with confidence bands.",
+           "Predict which curve rises most steeply along the dial, then run the sweep.", 20),
 }
 
 _HEADING = re.compile(r"^#\s+(.*)$", re.M)
