@@ -399,3 +399,30 @@ def test_a_kernel_that_dies_is_reported_to_its_page_and_frees_its_place(loop, se
     code, _ = loop.run_until_complete(fetch(f"{server.url}api/kernels/{bad.kernel_id}", timeout=30))
     assert code == 404, "the dead kernel is still listed (not restarted, place freed)"
     responsive("kernel killed")
+
+
+def test_a_page_whose_kernel_dies_shows_one_line(server, pages):
+    """In the browser: the lesson page shows KERNEL_STOPPED once its kernel is gone."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        try:
+            page = chromium.new_page(viewport={"width": 1280, "height": 1600})
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+                       else route.abort())
+            before = {p.pid for p in kernel_processes(server)}
+            page.goto(f"{server.url}voila/render/{LESSON}", timeout=150_000)
+            page.wait_for_selector(".cl-main-control .noUi-handle", state="visible", timeout=150_000)
+            assert page.locator("#cl-kernel-stopped").count() == 0
+            mine = [p for p in kernel_processes(server) if p.pid not in before]
+            assert len(mine) == 1
+            mine[0].send_signal(signal.SIGKILL)
+            page.wait_for_selector("#cl-kernel-stopped", state="visible", timeout=30_000)
+            assert page.inner_text("#cl-kernel-stopped") == KERNEL_STOPPED
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "kernel-stopped.png"))
+        finally:
+            chromium.close()
