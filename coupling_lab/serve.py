@@ -57,6 +57,7 @@ from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from tornado import web
+from tornado.iostream import StreamBufferFullError
 from traitlets import Bool, Integer
 
 from coupling_lab import landing
@@ -363,6 +364,8 @@ def redact(text):
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 #: Largest websocket frame the server reads (widget messages are a few kB).
 MAX_FRAME_BYTES = 1 << 20
+#: Outgoing bytes a page's socket may have waiting before the server closes it.
+MAX_PENDING_BYTES = 64 << 20
 #: Most parts in a v1 frame: channel + header, parent, metadata, content + a few buffers.
 MAX_V1_OFFSETS = 32
 _CHANNELS = ("shell", "control", "stdin", "iopub")
@@ -471,7 +474,17 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
     The originals go to the server log, truncated to ``LOG_CHARS``.
     """
 
+    #: Dropped frames logged per connection; past this, one line says the rest are not.
+    LOGGED_DROPS = 20
+
     # ---- opening
+    def connect(self):
+        # a client that does not read its socket must not make the server buffer without bound
+        stream = getattr(getattr(self.websocket_handler, "ws_connection", None), "stream", None)
+        if stream is not None:
+            stream.max_write_buffer_size = MAX_PENDING_BYTES
+        return super().connect()
+
     async def prepare(self):
         offered = self.websocket_handler.request.headers.get("Sec-WebSocket-Protocol", "")
         if V1_PROTOCOL not in [p.strip() for p in offered.split(",")]:
@@ -488,7 +501,12 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
         try:
             frame = self._check_incoming(incoming_msg)
         except ValueError as exc:
-            self.log.warning("Kernel %s: dropped a client frame: %s", self.kernel_id, short(exc))
+            self._drops = getattr(self, "_drops", 0) + 1
+            if self._drops <= self.LOGGED_DROPS:
+                self.log.warning("Kernel %s: dropped a client frame: %s", self.kernel_id, short(exc))
+            elif self._drops == self.LOGGED_DROPS + 1:
+                self.log.warning("Kernel %s: %d frames dropped on this socket; not logging further drops",
+                                 self.kernel_id, self.LOGGED_DROPS)
             return
         if frame is not None:
             super().handle_incoming_message(frame)
@@ -518,7 +536,7 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
                 if checked is None:
                     raise ValueError(f"canvas message {short(inner.get('type'), 40)!r} is not one a lesson sends")
                 if checked != inner:
-                    self.log.info("Kernel %s: canvas message bounded: %s", self.kernel_id, short(checked, 120))
+                    self.log.debug("Kernel %s: canvas message bounded: %s", self.kernel_id, short(checked, 120))
                     content["data"] = {**data, "content": checked}
                     parts = [parts[0], parts[1], parts[2], json.dumps(content).encode(), *parts[4:]]
                     return serialize_msg_to_ws_v1(parts, channel)
@@ -533,7 +551,12 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
         except Exception:  # never let the filter break the connection; drop the message instead
             self.log.warning("Kernel %s: could not check an outgoing message; dropped it", self.kernel_id)
             return
-        super().handle_outgoing_message(stream, outgoing_msg)
+        try:
+            super().handle_outgoing_message(stream, outgoing_msg)
+        except StreamBufferFullError:
+            self.log.warning("Kernel %s: the page reads too slowly (%d MB waiting); closing its socket",
+                             self.kernel_id, MAX_PENDING_BYTES >> 20)
+            self.websocket_handler.close()
 
     def _sanitize(self, msg_list):
         idents, parts = self.session.feed_identities(msg_list)
@@ -618,6 +641,24 @@ def _voila_classes():
     """Voilà's handler classes, subclassed for the class server (imported only when serving)."""
     from voila.static_file_handler import TemplateStaticFileHandler
     from voila.tornado.handler import TornadoVoilaHandler
+    from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
+
+    class ClassroomKernelWebsocketHandler(VoilaKernelWebsocketHandler):
+        """The kernel websocket: refused (HTTP 400, one log line) unless it offers the v1
+        protocol, before any kernel or session work; errors answered in one plain line."""
+
+        async def get(self, kernel_id):
+            offered = self.request.headers.get("Sec-WebSocket-Protocol", "")
+            if V1_PROTOCOL not in [p.strip() for p in offered.split(",")]:
+                self.log.warning("Refused a kernel websocket without the %s subprotocol (offered: %s)",
+                                 V1_PROTOCOL, short(offered, 80))
+                self.set_status(400)
+                self.finish("The kernel websocket needs the v1 protocol.")
+                return
+            return await super().get(kernel_id)
+
+        def write_error(self, status_code, **kwargs):
+            self.finish(f"{status_code}")
 
     class NotFoundHandler(web.RequestHandler):
         """404 for what a class server does not serve (file listings, logout)."""
@@ -672,7 +713,8 @@ def _voila_classes():
                 return
             return super().write_error(status_code, **kwargs)
 
-    return NotFoundHandler, LandingHandler, SafeTemplateStaticFileHandler, ClassroomVoilaHandler
+    return (NotFoundHandler, LandingHandler, SafeTemplateStaticFileHandler, ClassroomVoilaHandler,
+            ClassroomKernelWebsocketHandler)
 
 
 def classroom_voila_class():
@@ -686,17 +728,26 @@ def classroom_voila_class():
             settings = super().init_settings()
             settings["websocket_max_message_size"] = MAX_FRAME_BYTES
             settings["cl_root"] = self.root_dir
+            # jupyter_server's error page links its favicon with static_url(); without a
+            # static_path every error page became a bare 500 and a traceback in the log.
+            # Set after the application is built (Voila applies tornado_settings then), so
+            # no static route is added.
+            from jupyter_server import DEFAULT_STATIC_FILES_PATH
+
+            self.tornado_settings = {"static_path": DEFAULT_STATIC_FILES_PATH, **self.tornado_settings}
             return settings
 
         def init_handlers(self):
             from jupyter_server.utils import url_path_join
 
-            not_found, landing_handler, templates, render = _voila_classes()
+            not_found, landing_handler, templates, render, kernel_ws = _voila_classes()
+            from voila.app import _kernel_id_regex
             voila_conf = {"template_paths": self.template_paths, "config": self.config,
                           "voila_configuration": self.voila_configuration}
             ours = [
                 (self.server_url, landing_handler),
                 (url_path_join(self.server_url, r"/voila/render/(.*)"), render, voila_conf),
+                (url_path_join(self.server_url, r"/api/kernels/%s/channels" % _kernel_id_regex), kernel_ws),
                 (url_path_join(self.server_url, r"/voila/templates/(.*)"), templates),
                 (url_path_join(self.server_url, r"/voila/api/contents.*"), not_found),
                 (url_path_join(self.server_url, r"/logout"), not_found),
