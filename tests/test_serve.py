@@ -111,7 +111,6 @@ class _StartingManager(ClassroomKernelManager):
 
 def _starting_manager(**kw):
     km = _StartingManager(**kw)
-    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
     async def parent(self, *, kernel_id=None, path=None, **kwargs):
         return await self._parent_start(kernel_id, **kwargs)
