@@ -30,7 +30,7 @@ prints the URL, and applies the class settings below:
 Every default can be changed on the command line or with an environment
 variable (``CL_MAX_KERNELS``, ``CL_CULL_IDLE_TIMEOUT``,
 ``CL_CULL_CONNECTED_TIMEOUT``, ``CL_CULL_INTERVAL``, ``CL_CONNECT_TIMEOUT``,
-``CL_MAX_KERNELS_PER_ADDRESS``, ``CL_KERNEL_MEMORY_MB``, ``CL_HOST``,
+``CL_MAX_KERNELS_PER_ADDRESS``, ``CL_KERNEL_MEMORY_MB``, ``CL_MAX_KERNEL_AGE``, ``CL_HOST``,
 ``CL_PORT``).
 
 Sizing (measured on the 2-core, 24 GB reference machine, see
@@ -109,6 +109,10 @@ class ClassSettings:
     max_kernels_per_address : int
         Live kernels one client address may hold; 0 (the default) means no
         per-address cap (a class behind one NAT or proxy shares one address).
+    max_kernel_age : int, seconds
+        A kernel is shut down this long after it started, however it is used
+        (a script that sends one message every half hour keeps no place for
+        ever; a learner reloads the page to get a new kernel).
     kernel_memory_mb : int, MB
         Address-space ceiling of each kernel process. A lesson kernel maps
         about 1 GB of address space for about 200 MB resident; past the
@@ -125,6 +129,7 @@ class ClassSettings:
     cull_interval: int = 30
     connect_timeout: int = 30
     max_kernels_per_address: int = 0
+    max_kernel_age: int = 14400
     kernel_memory_mb: int = 1536
     root: str = str(NOTEBOOKS)
 
@@ -134,6 +139,7 @@ class ClassSettings:
         "cull_connected_timeout": "CL_CULL_CONNECTED_TIMEOUT",
         "cull_interval": "CL_CULL_INTERVAL", "connect_timeout": "CL_CONNECT_TIMEOUT",
         "max_kernels_per_address": "CL_MAX_KERNELS_PER_ADDRESS", "kernel_memory_mb": "CL_KERNEL_MEMORY_MB",
+        "max_kernel_age": "CL_MAX_KERNEL_AGE",
     }
 
     @classmethod
@@ -149,7 +155,7 @@ class ClassSettings:
 
     def __post_init__(self):
         for field in ("port", "max_kernels", "cull_idle_timeout", "cull_connected_timeout", "cull_interval",
-                      "connect_timeout"):
+                      "connect_timeout", "max_kernel_age"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field} must be a whole number >= 1; got {value!r}")
@@ -223,12 +229,14 @@ class ClassroomKernelManager(AsyncMappingKernelManager):
     connect_timeout = Integer(30, config=True, help="Idle seconds after which a kernel no page connected to is shut down.")
     max_kernels_per_address = Integer(0, config=True, help="Live kernels per client address (0: no cap).")
     kernel_memory_mb = Integer(0, config=True, help="Address-space ceiling of each kernel in MB (0: none).")
+    max_kernel_age = Integer(0, config=True, help="Seconds after its start at which a kernel is culled (0: never).")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._reserved = set()     # kernel ids being started (not yet, or just, in self._kernels)
         self._address = {}         # kernel id -> client address that asked for it
         self._connected = set()    # kernel ids a page has connected to at least once
+        self._started = {}         # kernel id -> when it started
 
     def _live_ids(self):
         return set(self._kernels) | set(self._pending_kernels) | self._reserved
@@ -266,6 +274,7 @@ class ClassroomKernelManager(AsyncMappingKernelManager):
             raise
         finally:
             self._reserved.discard(kernel_id)
+        self._started[kernel_id] = datetime.now(timezone.utc)
         self._watch_first_connection(kernel_id)
         return kernel_id
 
@@ -276,6 +285,7 @@ class ClassroomKernelManager(AsyncMappingKernelManager):
     def remove_kernel(self, kernel_id):
         self._address.pop(kernel_id, None)
         self._connected.discard(kernel_id)
+        self._started.pop(kernel_id, None)
         return super().remove_kernel(kernel_id)
 
     def _watch_first_connection(self, kernel_id):
@@ -308,6 +318,12 @@ class ClassroomKernelManager(AsyncMappingKernelManager):
     async def cull_kernel_if_idle(self, kernel_id):
         kernel = self._kernels.get(kernel_id)
         if kernel is None:
+            return
+        started = self._started.get(kernel_id)
+        if self.max_kernel_age and started is not None \
+                and (datetime.now(timezone.utc) - started).total_seconds() > self.max_kernel_age:
+            self.log.warning("Kernel %s is older than %d s; shutting it down.", kernel_id, self.max_kernel_age)
+            await self.shutdown_kernel(kernel_id)
             return
         connections = self._kernel_connections.get(kernel_id, 0)
         last = getattr(kernel, "last_activity", None)
@@ -787,6 +803,7 @@ def voila_argv(settings):
         f"--ClassroomKernelManager.connect_timeout={s.connect_timeout}",
         f"--ClassroomKernelManager.max_kernels_per_address={s.max_kernels_per_address}",
         f"--ClassroomKernelManager.kernel_memory_mb={s.kernel_memory_mb}",
+        f"--ClassroomKernelManager.max_kernel_age={s.max_kernel_age}",
         "--ClassroomKernelManager.kernel_manager_class=coupling_lab.serve.LimitedKernelManager",
         # a kernel that dies is not restarted (a fresh kernel has none of the page's
         # widgets): its page is told in one line and its place is freed
@@ -816,6 +833,8 @@ def _parser(defaults):
     p.add_argument("--max-kernels-per-address", type=int, default=defaults.max_kernels_per_address,
                    help="live kernels one client address may hold; 0 = no cap, for a class behind one NAT "
                         "(default %(default)s)")
+    p.add_argument("--max-kernel-age", type=int, default=defaults.max_kernel_age,
+                   help="seconds after which any kernel is shut down (default %(default)s)")
     p.add_argument("--kernel-memory-mb", type=int, default=defaults.kernel_memory_mb,
                    help="address-space ceiling of each kernel in MB (default %(default)s)")
     p.add_argument("--root", default=defaults.root, help="folder of notebooks to serve (default: notebooks/)")
@@ -888,7 +907,8 @@ class BackgroundServer:
                 "--cull-connected-timeout", str(s.cull_connected_timeout),
                 "--cull-interval", str(s.cull_interval), "--connect-timeout", str(s.connect_timeout),
                 "--max-kernels-per-address", str(s.max_kernels_per_address),
-                "--kernel-memory-mb", str(s.kernel_memory_mb), "--root", s.root]
+                "--kernel-memory-mb", str(s.kernel_memory_mb), "--max-kernel-age", str(s.max_kernel_age),
+                "--root", s.root]
 
     def start(self):
         import subprocess
@@ -949,6 +969,7 @@ def main(argv=None):
         cull_idle_timeout=args.cull_idle_timeout, cull_connected_timeout=args.cull_connected_timeout,
         cull_interval=args.cull_interval, connect_timeout=args.connect_timeout,
         max_kernels_per_address=args.max_kernels_per_address, kernel_memory_mb=args.kernel_memory_mb,
+        max_kernel_age=args.max_kernel_age,
         root=str(Path(args.root).resolve()))
     extra = [a for a in args.extra if a != "--"]
 

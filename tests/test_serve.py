@@ -88,6 +88,21 @@ def test_two_idle_timeouts(connections, idle_s, culled):
     assert (km.shut == ["k"]) is culled
 
 
+def test_a_kernel_kept_busy_by_a_script_is_culled_at_its_maximum_age():
+    """A page that sends one message every half hour keeps no place for ever (issue 15, finding 5)."""
+    km = _manager()
+    km.max_kernel_age = 14400
+    km._kernels["old"] = _idle_kernel(60)      # used a minute ago ...
+    km._kernel_connections["old"] = 1          # ... by a connected page
+    km._started["old"] = datetime.now(timezone.utc) - timedelta(seconds=14500)
+    km._kernels["young"] = _idle_kernel(60)
+    km._kernel_connections["young"] = 1
+    km._started["young"] = datetime.now(timezone.utc) - timedelta(seconds=3600)
+    asyncio.run(km.cull_kernel_if_idle("old"))
+    asyncio.run(km.cull_kernel_if_idle("young"))
+    assert km.shut == ["old"]
+
+
 def test_cap_refuses_with_the_class_full_message():
     km = _manager(max_kernels=2)
     km._kernels.update(a=_idle_kernel(0), b=_idle_kernel(0))
