@@ -389,22 +389,28 @@ def run_hostile(args):
             async def attacker():
                 nonlocal attacks
                 ws_url = server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels?session_id=x"
+                kinds = set(args.attacks)
                 while time.monotonic() < stop and attacks < 2000:
                     attacks += 1
-                    await bad.ws.write_message((16_000_000).to_bytes(8, "little") + bytes(8), binary=True)
-                    try:
-                        await websocket_connect(HTTPRequest(ws_url, connect_timeout=10, request_timeout=10))
-                    except (HTTPClientError, OSError):
-                        pass
+                    if "frame" in kinds:
+                        await bad.ws.write_message((16_000_000).to_bytes(8, "little") + bytes(8), binary=True)
+                    if "legacy" in kinds:
+                        try:
+                            await websocket_connect(HTTPRequest(ws_url, connect_timeout=10, request_timeout=10))
+                        except (HTTPClientError, OSError):
+                            pass
                     for comm in comms:
-                        for content in ({"type": "set_device_pixel_ratio", "device_pixel_ratio": 40},
-                                        {"type": "resize", "width": 65000, "height": 65000}, {"type": "draw"},
-                                        {"type": "nope"}):
-                            await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "custom",
-                                                                                  "content": content}})
-                        await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "update",
-                                                                              "state": {"value": "y" * 300_000}}})
-                    await bad.send("comm_msg", {"comm_id": "no-such-comm", "data": {}})
+                        if "canvas" in kinds:
+                            for content in ({"type": "set_device_pixel_ratio", "device_pixel_ratio": 40},
+                                            {"type": "resize", "width": 65000, "height": 65000}, {"type": "draw"},
+                                            {"type": "nope"}):
+                                await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "custom",
+                                                                                      "content": content}})
+                        if "value" in kinds:
+                            await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "update",
+                                                                                  "state": {"value": "y" * 300_000}}})
+                    if "comm" in kinds:
+                        await bad.send("comm_msg", {"comm_id": "no-such-comm", "data": {}})
                     await asyncio.sleep(0.2)
 
             async def drain():
@@ -438,7 +444,8 @@ def run_hostile(args):
 
         landing, kernel, peak_server, peak_kernel, attacks, log_growth = asyncio.run(go())
         row = {
-            "scenario": f"hostile script for {args.attack_seconds} s, cap {cap}", "attack_cycles": attacks,
+            "scenario": f"hostile script for {args.attack_seconds} s, cap {cap}", "attacks": args.attacks,
+            "attack_cycles": attacks,
             "landing_median_s": statistics.median(landing), "landing_max_s": max(landing),
             "kernel_round_trip_median_s": statistics.median(kernel), "kernel_round_trip_max_s": max(kernel),
             "samples": len(kernel), "server_rss_peak_mb": peak_server, "kernel_rss_peak_mb": peak_kernel,
@@ -479,6 +486,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["lessons", "arrival", "burst", "exhaustion", "hostile"], nargs="*")
     p.add_argument("--attack-seconds", type=int, default=60, help="how long the hostile script runs")
+    p.add_argument("--attacks", nargs="*", default=["frame", "legacy", "canvas", "value", "comm"],
+                   choices=["frame", "legacy", "canvas", "value", "comm"], help="which attacks the script loops over")
     p.add_argument("--lesson", default="00-start-here.ipynb", help="the page every learner opens")
     p.add_argument("--burst", type=int, nargs="*", default=[30, 60, 100], help="N http learners at once")
     p.add_argument("--arrival-drivers", nargs="*", default=["http", "browser"], choices=["http", "browser"])

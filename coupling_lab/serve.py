@@ -115,8 +115,9 @@ class ClassSettings:
         ever; a learner reloads the page to get a new kernel).
     kernel_memory_mb : int, MB
         Address-space ceiling of each kernel process. A lesson kernel maps
-        about 1 GB of address space for about 200 MB resident; past the
-        ceiling its allocations fail (and it may die: its page then says so).
+        0.9 GB of address space once rendered and up to 1.8 GB while its page
+        connects (lesson 07, measured), for about 200-260 MB resident; past
+        the ceiling its allocations fail (and it may die: its page then says so).
     root : str
         Folder served (the landing page lists its notebooks).
     """
@@ -130,7 +131,7 @@ class ClassSettings:
     connect_timeout: int = 30
     max_kernels_per_address: int = 0
     max_kernel_age: int = 14400
-    kernel_memory_mb: int = 1536
+    kernel_memory_mb: int = 2560
     root: str = str(NOTEBOOKS)
 
     ENV = {
@@ -174,7 +175,7 @@ def memory_bound_mb(settings=None):
     :mod:`coupling_lab.kernel_limit`). A class uses far less in practice:
     about ``MB_PER_KERNEL`` per kernel (:func:`typical_memory_mb`).
 
-    >>> memory_bound_mb(ClassSettings(max_kernels=10, kernel_memory_mb=1536)) == SERVER_MB + 10 * 1536
+    >>> memory_bound_mb(ClassSettings(max_kernels=10, kernel_memory_mb=2560)) == SERVER_MB + 10 * 2560
     True
     """
     settings = settings or ClassSettings()
@@ -382,6 +383,12 @@ V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 MAX_FRAME_BYTES = 1 << 20
 #: Outgoing bytes a page's socket may have waiting before the server closes it.
 MAX_PENDING_BYTES = 64 << 20
+#: What one page may send its kernel (token buckets: sustained rate, burst). A
+#: lesson page sends a few messages a second of a few kB (mouse moves over a
+#: canvas: up to about 60 a second); faster traffic would queue, without bound,
+#: in the server's memory in front of a kernel that cannot keep up.
+IN_MESSAGES = (200.0, 1000.0)     # per second, burst (a page opens with one request per widget)
+IN_BYTES = (1 << 20, 4 << 20)      # bytes per second, burst
 #: Most parts in a v1 frame: channel + header, parent, metadata, content + a few buffers.
 MAX_V1_OFFSETS = 32
 _CHANNELS = ("shell", "control", "stdin", "iopub")
@@ -515,6 +522,7 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
             self.websocket_handler.close()
             return
         try:
+            self._check_rate(len(incoming_msg))
             frame = self._check_incoming(incoming_msg)
         except ValueError as exc:
             self._drops = getattr(self, "_drops", 0) + 1
@@ -526,6 +534,25 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
             return
         if frame is not None:
             super().handle_incoming_message(frame)
+
+    def _check_rate(self, nbytes):
+        """Raise ``ValueError`` if this frame is over the page's message or byte budget."""
+        import time
+
+        now = time.monotonic()
+        last = getattr(self, "_rate_at", None)
+        if last is None:
+            self._msg_budget, self._byte_budget = IN_MESSAGES[1], float(IN_BYTES[1])
+        else:
+            elapsed = now - last
+            self._msg_budget = min(IN_MESSAGES[1], self._msg_budget + elapsed * IN_MESSAGES[0])
+            self._byte_budget = min(float(IN_BYTES[1]), self._byte_budget + elapsed * IN_BYTES[0])
+        self._rate_at = now
+        if self._msg_budget < 1 or self._byte_budget < nbytes:
+            raise ValueError(f"over the rate a page may send ({IN_MESSAGES[0]:.0f} messages, "
+                             f"{IN_BYTES[0] >> 20} MB a second)")
+        self._msg_budget -= 1
+        self._byte_budget -= nbytes
 
     def _check_incoming(self, ws_msg):
         channel, parts = parse_v1_frame(ws_msg)

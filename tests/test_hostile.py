@@ -398,6 +398,32 @@ def test_client_text_in_the_log_is_truncated(loop, server, pages, responsive):
     responsive("log amplification, oversized frame")
 
 
+def test_a_flood_is_cut_to_what_a_page_may_send(loop, server, pages, responsive):
+    """Frames past the page budget (serve.IN_MESSAGES, serve.IN_BYTES) are dropped before they queue
+    in the server's memory in front of the kernel; the socket works again once the flood stops."""
+    _, bad = pages
+    rss_before = server_rss_mb(server)
+
+    async def flood():
+        frames = [v1_frame("kernel_info_request", {}) for _ in range(3000)]  # far past the burst of 1000
+        frames += [v1_frame("comm_msg", {"comm_id": "x", "data": {"method": "update", "state": {"v": "z" * 900_000}}})
+                   for _ in range(12)]                                      # 10.8 MB, far past the 4 MB burst
+        ids = {msg_id for _, msg_id in frames}
+        started = time.monotonic()
+        await asyncio.gather(*(bad.ws.write_message(frame, binary=True) for frame, _ in frames))
+        print(f"\nflood sent in {time.monotonic() - started:.2f} s")
+        await bad.until(lambda m: False, timeout=5)
+        return sum(1 for m in bad.seen if m["parent"].get("msg_id") in ids and m["channel"] == "shell")
+
+    answered = loop.run_until_complete(flood())
+    assert answered < 2000, f"{answered} of 3000 flood messages reached the kernel"
+    time.sleep(1.5)
+    assert loop.run_until_complete(bad.round_trip()) < RESPONSIVE_S
+    assert server_rss_mb(server) - rss_before < 150
+    print(f"\nflood: {answered} of 3000 requests answered")
+    responsive("flood of 3000 messages and 10.8 MB")
+
+
 # --------------------------------------------------------------------------- the memory ceiling's page message
 def test_a_kernel_that_dies_is_reported_to_its_page_and_frees_its_place(loop, server, pages, responsive):
     _, bad = pages
