@@ -483,7 +483,11 @@ class ClassroomWebsocketConnection(ZMQChannelsWebsocketConnection):
     * every frame's offset table is checked against its length before
       anything else reads it (:func:`parse_v1_frame`), its channel and
       message type too; a bad frame is dropped with one short log line;
-    * ipympl canvas messages are bounded (:func:`check_canvas_message`).
+    * ipympl canvas messages are bounded (:func:`check_canvas_message`);
+    * a page may send ``IN_MESSAGES`` messages and ``IN_BYTES`` bytes a
+      second (token buckets); past that, frames are dropped before they can
+      queue in the server's memory in front of a busy kernel;
+    * a page that stops reading is closed once ``MAX_PENDING_BYTES`` wait.
 
     Outgoing (kernel -> page), rewritten on the way and never re-sent unchanged:
 
