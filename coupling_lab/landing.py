@@ -29,6 +29,8 @@ LESSON_CARDS = {
            "Predict what a fall from 2000 to 1700 USD does to account A6, then move the price.", 15),
     "02": ("Shared oracles line liquidations up across platforms.",
            "Commit to a prediction before you touch the dial, then turn it.", 25),
+    "02b": ("Two channels: shared oracles and shared collateral; one oracle provider is one fault domain.",
+            "Commit to an answer before you touch the two dials, then press Check.", 20),
     "03": ("Forced selling feeds back into the price: depth and cascades.",
            "Predict what a thinner market does to the shared design, then set the depth to 150.", 25),
     "04": ("One bad shared feed hits every platform at once.",
@@ -39,11 +41,13 @@ LESSON_CARDS = {
            "Read the liquidation map: how much is sold if the price drops 10 %?", 25),
     "07": ("The dial over many seeds: means with confidence bands.",
            "Predict which curve rises most steeply along the dial, then run the sweep.", 20),
+    "08": ("Your own position in the crowd's cascade: how much buffer shared feeds ask for.",
+           "Predict how often a position like yours is caught when every platform reads one feed.", 20),
 }
 
 _HEADING = re.compile(r"^#\s+(.*)$", re.M)
 _MINUTES = re.compile(r"About (\d+) minutes")
-_NUMBER = re.compile(r"^(\d\d)-")
+_NUMBER = re.compile(r"^(\d\d[a-z]?)-")
 
 
 def lesson_cards(paths):
@@ -60,7 +64,7 @@ def lesson_cards(paths):
         prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         heading = _HEADING.search(prose)
         title = heading.group(1) if heading else path.stem
-        title = re.sub(r"^\d\d\s*·\s*", "", title).replace("*", "").strip()
+        title = re.sub(r"^\d\d[a-z]?\s*·\s*", "", title).replace("*", "").strip()
         idea, first, minutes = LESSON_CARDS.get(number, ("", "Open the lesson and read its first lines.", None))
         stated = _MINUTES.search(prose)
         cards.append({"number": number, "title": title, "idea": idea, "first": first,

@@ -807,7 +807,7 @@ def classroom_voila_class():
 
 def lesson_paths(root=None):
     """The lesson notebooks the landing page links, sorted by name."""
-    return sorted(Path(root or NOTEBOOKS).glob("[0-9][0-9]-*.ipynb"))
+    return sorted(Path(root or NOTEBOOKS).glob("[0-9][0-9]*-*.ipynb"))  # 02b-... is a lesson too
 
 
 def voila_argv(settings):
