@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/load_class.py --only arrival  # 30 learners over 60 s
     .venv/bin/python benchmarks/load_class.py --only burst --burst 10 30
     .venv/bin/python benchmarks/load_class.py --only exhaustion
+    .venv/bin/python benchmarks/load_class.py --only hostile --attack-seconds 60
 
 Each scenario starts its own server with ``coupling_lab.serve`` (the settings
 ``make serve`` uses, with short cull timeouts so the run stays bounded), on a
@@ -46,7 +47,11 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from coupling_lab.serve import BackgroundServer, class_full_message, memory_bound_mb  # noqa: E402
+from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1  # noqa: E402
+
+from coupling_lab.serve import (  # noqa: E402
+    V1_PROTOCOL, BackgroundServer, ClassSettings, class_full_message, memory_bound_mb, parse_v1_frame,
+    typical_memory_mb)
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -129,36 +134,49 @@ class HttpLearner:
         return self
 
     async def _widgets(self, kernel_id):
+        from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
         session = uuid.uuid4().hex
         url = self.base_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels?session_id={session}"
-        self.ws = await websocket_connect(url)
-
-        def message(msg_type, content):
-            return json.dumps({"header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": session,
-                                          "username": "learner", "version": "5.3", "date": ""},
-                               "parent_header": {}, "metadata": {}, "content": content, "channel": "shell",
-                               "buffers": []})
-
-        await self.ws.write_message(message("comm_info_request", {"target_name": "jupyter.widget"}))
+        # the v1 protocol, as a lesson page speaks it (the server refuses any other)
+        self.ws = await websocket_connect(HTTPRequest(url, connect_timeout=60, request_timeout=60),
+                                          subprotocols=[V1_PROTOCOL], max_message_size=64 << 20)
+        self.session = session
+        await self.send("comm_info_request", {"target_name": "jupyter.widget"})
         comms = None
         while comms is None:
-            msg = json.loads(await self.ws.read_message())
+            msg = await self.receive()
+            if msg is None:
+                raise ConnectionError("websocket closed")
             if msg["header"]["msg_type"] == "comm_info_reply":
                 comms = list(msg["content"]["comms"])
         for comm_id in comms:
-            await self.ws.write_message(message("comm_msg", {"comm_id": comm_id, "data": {"method": "request_state"}}))
+            await self.send("comm_msg", {"comm_id": comm_id, "data": {"method": "request_state"}})
         waiting = set(comms)
         while waiting:
-            raw = await self.ws.read_message()
-            if raw is None:
+            msg = await self.receive()
+            if msg is None:
                 raise ConnectionError("websocket closed")
-            if isinstance(raw, bytes):
-                continue
-            msg = json.loads(raw)
             if msg["header"]["msg_type"] == "comm_msg" and msg["content"].get("data", {}).get("method") == "update":
                 waiting.discard(msg["content"]["comm_id"])
+
+    async def send(self, msg_type, content, channel="shell"):
+        """Send one v1 message; returns its msg_id."""
+        header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": self.session,
+                  "username": "learner", "version": "5.3", "date": ""}
+        parts = [json.dumps(part).encode() for part in (header, {}, {}, content)]
+        await self.ws.write_message(serialize_msg_to_ws_v1(parts, channel), binary=True)
+        return header["msg_id"]
+
+    async def receive(self):
+        """The next message as a dict (header, parent, content, buffers), or None if the socket closed."""
+        raw = await self.ws.read_message()
+        if raw is None:
+            return None
+        _, parts = parse_v1_frame(raw)
+        return {"header": json.loads(parts[0]), "parent": json.loads(parts[1]), "content": json.loads(parts[3]),
+                "buffers": parts[4:]}
 
     async def leave(self):
         if self.ws is not None:
@@ -281,7 +299,8 @@ def run_wave(args, label, n, spread, driver, cap=None):
 def run_exhaustion(args):
     """Open 3x the cap without closing anything; check the server, memory, the message and recovery."""
     cap = args.cap
-    bound = memory_bound_mb(type("S", (), {"max_kernels": cap})())
+    bound = memory_bound_mb(ClassSettings(max_kernels=cap))
+    typical = typical_memory_mb(ClassSettings(max_kernels=cap))
     from tornado.httpclient import AsyncHTTPClient
 
     with BackgroundServer(max_kernels=cap, cull_idle_timeout=20, cull_connected_timeout=45, cull_interval=5,
@@ -320,6 +339,7 @@ def run_exhaustion(args):
             "traceback_in_refusal": "Traceback" in refused_page,
             "kernels_peak": peak["kernels"], "total_rss_mb_peak": peak["total_rss"],
             "documented_bound_mb": bound, "under_bound": peak["total_rss"] <= bound,
+            "typical_mb": typical, "under_typical": peak["total_rss"] <= typical,
             "seconds_until_culled": cull_seconds, "kernels_after_cull": after["kernels"],
             "new_page_after_cull": reopened, "wall_s": time.monotonic() - start,
         }
@@ -333,6 +353,106 @@ def run_exhaustion(args):
             ("kernels culled", row["kernels_after_cull"] == 0), ("capacity back", reopened == 200)] if not good]
         if problems:
             raise SystemExit(f"exhaustion check failed: {problems}")
+        return row
+
+
+def run_hostile(args):
+    """One attacker script cycling every issue-15 attack for ``--attack-seconds`` against a server
+    with learners on it; a well-behaved page measures landing-page and kernel round-trip times."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    cap = args.cap
+    with BackgroundServer(max_kernels=cap, connect_timeout=30, cull_interval=5,
+                          log_path=ARTIFACTS / "load-hostile.log") as server:
+        time.sleep(2)
+
+        async def go():
+            AsyncHTTPClient.configure(None, max_clients=100)
+            client = AsyncHTTPClient()
+            good = await HttpLearner(server.url, args.lesson, args.page_timeout).visit()
+            bad = await HttpLearner(server.url, args.lesson, args.page_timeout).visit()
+            assert good.outcome == bad.outcome == "ok", (good.detail, bad.detail)
+            await bad.send("comm_info_request", {"target_name": "jupyter.widget"})
+            comms = []
+            while not comms:
+                msg = await asyncio.wait_for(bad.receive(), 30)
+                if msg["header"]["msg_type"] == "comm_info_reply":
+                    comms = list(msg["content"]["comms"])
+            kernel_id = KERNEL_ID.search((await client.fetch(f"{server.url}voila/render/{args.lesson}",
+                                                             request_timeout=args.page_timeout)).body.decode()).group(1)
+            landing, kernel, peak_server, peak_kernel = [], [], 0.0, 0.0
+            log_before = server.log_path.stat().st_size
+            stop = time.monotonic() + args.attack_seconds
+            attacks = 0
+
+            async def attacker():
+                nonlocal attacks
+                ws_url = server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels?session_id=x"
+                kinds = set(args.attacks)
+                while time.monotonic() < stop and attacks < 2000:
+                    attacks += 1
+                    if "frame" in kinds:
+                        await bad.ws.write_message((16_000_000).to_bytes(8, "little") + bytes(8), binary=True)
+                    if "legacy" in kinds:
+                        try:
+                            await websocket_connect(HTTPRequest(ws_url, connect_timeout=10, request_timeout=10))
+                        except (HTTPClientError, OSError):
+                            pass
+                    for comm in comms:
+                        if "canvas" in kinds:
+                            for content in ({"type": "set_device_pixel_ratio", "device_pixel_ratio": 40},
+                                            {"type": "resize", "width": 65000, "height": 65000}, {"type": "draw"},
+                                            {"type": "nope"}):
+                                await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "custom",
+                                                                                      "content": content}})
+                        if "value" in kinds:
+                            await bad.send("comm_msg", {"comm_id": comm, "data": {"method": "update",
+                                                                                  "state": {"value": "y" * 300_000}}})
+                    if "comm" in kinds:
+                        await bad.send("comm_msg", {"comm_id": "no-such-comm", "data": {}})
+                    await asyncio.sleep(0.2)
+
+            async def drain():
+                while time.monotonic() < stop + 5:
+                    try:
+                        if await asyncio.wait_for(bad.receive(), 1) is None:
+                            return
+                    except asyncio.TimeoutError:
+                        pass
+
+            async def measure():
+                nonlocal peak_server, peak_kernel
+                while time.monotonic() < stop:
+                    t = time.monotonic()
+                    await client.fetch(server.url, request_timeout=60)
+                    landing.append(time.monotonic() - t)
+                    t = time.monotonic()
+                    msg_id = await good.send("kernel_info_request", {})
+                    while True:
+                        msg = await asyncio.wait_for(good.receive(), 60)
+                        if msg["parent"].get("msg_id") == msg_id and msg["header"]["msg_type"] == "kernel_info_reply":
+                            break
+                    kernel.append(time.monotonic() - t)
+                    m = memory(server.pid)
+                    peak_server = max(peak_server, m["server_rss"])
+                    peak_kernel = max([peak_kernel, *m["kernel_rss"]])
+                    await asyncio.sleep(0.5)
+
+            await asyncio.gather(attacker(), drain(), measure())
+            return landing, kernel, peak_server, peak_kernel, attacks, server.log_path.stat().st_size - log_before
+
+        landing, kernel, peak_server, peak_kernel, attacks, log_growth = asyncio.run(go())
+        row = {
+            "scenario": f"hostile script for {args.attack_seconds} s, cap {cap}", "attacks": args.attacks,
+            "attack_cycles": attacks,
+            "landing_median_s": statistics.median(landing), "landing_max_s": max(landing),
+            "kernel_round_trip_median_s": statistics.median(kernel), "kernel_round_trip_max_s": max(kernel),
+            "samples": len(kernel), "server_rss_peak_mb": peak_server, "kernel_rss_peak_mb": peak_kernel,
+            "kernel_ceiling_mb": ClassSettings().kernel_memory_mb, "log_growth_bytes": log_growth,
+            "server_alive": server.proc.poll() is None,
+        }
+        print(json.dumps(row), flush=True)
         return row
 
 
@@ -364,7 +484,10 @@ def per_lesson_memory(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", choices=["lessons", "arrival", "burst", "exhaustion"], nargs="*")
+    p.add_argument("--only", choices=["lessons", "arrival", "burst", "exhaustion", "hostile"], nargs="*")
+    p.add_argument("--attack-seconds", type=int, default=60, help="how long the hostile script runs")
+    p.add_argument("--attacks", nargs="*", default=["frame", "legacy", "canvas", "value", "comm"],
+                   choices=["frame", "legacy", "canvas", "value", "comm"], help="which attacks the script loops over")
     p.add_argument("--lesson", default="00-start-here.ipynb", help="the page every learner opens")
     p.add_argument("--burst", type=int, nargs="*", default=[30, 60, 100], help="N http learners at once")
     p.add_argument("--arrival-drivers", nargs="*", default=["http", "browser"], choices=["http", "browser"])
@@ -376,7 +499,7 @@ def main(argv=None):
     p.add_argument("--cap", type=int, default=10, help="kernel cap of the exhaustion check")
     p.add_argument("--json", type=Path, help="also write every row here")
     args = p.parse_args(argv)
-    only = set(args.only or ["lessons", "arrival", "burst", "exhaustion"])
+    only = set(args.only or ["lessons", "arrival", "burst", "exhaustion", "hostile"])
     rows = []
     if "lessons" in only:
         rows += per_lesson_memory(args)
@@ -390,6 +513,8 @@ def main(argv=None):
             rows.append(run_wave(args, f"burst-{n}-http", min(n, args.max_learners), 0, "http"))
     if "exhaustion" in only:
         rows.append(run_exhaustion(args))
+    if "hostile" in only:
+        rows.append(run_hostile(args))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -391,19 +391,47 @@ def test_errors_send_no_traceback_to_the_page_or_its_websocket(lesson):
 
 
 # --------------------------------------------------------------------------- the app as a whole
-def test_landing_page_links_every_lesson(browser, server):
-    assert LESSONS, "no notebooks in notebooks/"
-    page = browser.new_page(viewport=VIEWPORT)
+def test_landing_page_shows_a_card_per_lesson_and_the_guide(browser, server):
+    """``/``: the kit's title, one line on coupling, a card per lesson (number, title,
+    idea, minutes, what to do first) linking the lesson, and the instructor's guide link."""
+    from coupling_lab import landing
+    from coupling_lab.serve import lesson_paths
+
+    lessons = lesson_paths(NOTEBOOKS)
+    assert lessons, "no lessons in notebooks/"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.route("**/*", _offline)
     try:
-        page.goto(server.url, wait_until="domcontentloaded")
-        hrefs = page.eval_on_selector_all("a", "as => as.map(a => a.getAttribute('href'))")
+        response = page.goto(server.url, wait_until="load")
+        assert response.status == 200
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "landing-page.png"), full_page=True)
+        assert page.locator("h1").inner_text() == landing.TITLE
+        assert landing.COUPLING in page.inner_text("header")
+        cards = page.locator("li.card")
+        assert cards.count() == len(lessons)
+        for card, notebook, expected in zip(cards.all(), lessons, landing.lesson_cards(lessons)):
+            text = card.inner_text()
+            assert f"Lesson {notebook.name.split('-')[0]}" in text
+            for field in ("title", "idea", "first"):
+                assert expected[field] in text, (notebook.name, field)
+            assert f"About {expected['minutes']} minutes" in text
+            assert card.locator("a.title").get_attribute("href") == f"/voila/render/{notebook.name}"
+            box = card.bounding_box()
+            assert box["width"] >= 200 and box["x"] + box["width"] <= 1280, f"card {notebook.name} off the page"
+        # the guide is another notebook; only its link target is checked here
+        assert page.locator("a.guide-link").get_attribute("href") == "/voila/render/instructor-guide.ipynb"
+        body = page.inner_text("body")
+        for marker in LEAK_MARKERS:
+            assert marker not in body
+        # a card's link opens its lesson
+        first = page.locator("li.card a.title").first
+        href = first.get_attribute("href")
+        with page.expect_navigation(wait_until="commit"):
+            first.click()
+        assert page.url.endswith(href)
     finally:
         page.close()
-    for notebook in LESSONS:
-        assert any(h and h.split("?")[0] == f"/voila/render/{notebook.name}" for h in hrefs), notebook.name
 
 
 def test_server_refuses_sources_and_files_outside_the_notebooks(server):
@@ -418,7 +446,7 @@ def test_server_refuses_sources_and_files_outside_the_notebooks(server):
         assert '"cells"' not in body and "import " not in body, f"{path} served source"
 
 
-def test_a_full_class_gets_a_clear_message():
+def test_a_full_class_gets_a_clear_message(browser):
     """Past the cap, a page gets HTTP 503 and the class-full line, not a kernel."""
     lesson = LESSONS[0].name
     with BackgroundServer(root=NOTEBOOKS, max_kernels=1, log_path=ARTIFACTS / f"voila-cap-test-{os.getpid()}.log") as srv:
@@ -432,6 +460,25 @@ def test_a_full_class_gets_a_clear_message():
         page = refused.value.read().decode()
         assert class_full_message(1) in page
         assert "Traceback" not in page
+        _class_full_page_in_the_browser(browser, url)
+
+
+def _class_full_page_in_the_browser(browser, url):
+    """The class-full page, as a learner sees it: the landing page's style, one line, a way back."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route("**/*", _offline)
+    try:
+        response = page.goto(url, wait_until="load")
+        assert response.status == 503
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "class-full-page.png"))
+        assert page.locator(".notice h1").inner_text() == "The class is full"
+        assert page.locator(".notice .message").inner_text() == class_full_message(1)
+        assert page.locator(".notice a").get_attribute("href") == "/"
+        # the landing page's stylesheet
+        assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")
+    finally:
+        page.close()
 
 
 def test_jupyterlab_serves_the_lessons():
