@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from coupling_lab.exercises import EXERCISES, by_lesson, main, solutions_markdown
-from coupling_lab.serve import MB_PER_KERNEL, SERVER_MB, ClassSettings, class_full_message, memory_bound_mb
+from coupling_lab.serve import MB_PER_KERNEL, SERVER_MB, ClassSettings, class_full_message, typical_memory_mb
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE_MD = REPO / "docs" / "instructor-guide.md"
@@ -86,8 +86,8 @@ def test_the_guide_states_the_class_settings_the_server_uses():
     assert flat(class_full_message(s.max_kernels)) in guide
     assert f"`--cull-idle-timeout` {s.cull_idle_timeout} s" in guide
     gb = lambda mb: f"{math.floor(mb / 100 + 0.5) / 10:.1f} GB"  # noqa: E731  (8350 MB -> 8.4 GB)
-    assert f"40 pages need about {gb(memory_bound_mb(s))}" in guide
-    assert f"(about {gb(memory_bound_mb(ClassSettings(max_kernels=60)))})" in guide
+    assert f"40 pages need about {gb(typical_memory_mb(s))}" in guide
+    assert f"(about {gb(typical_memory_mb(ClassSettings(max_kernels=60)))})" in guide
     assert f"Plan {MB_PER_KERNEL} MB per learner plus {SERVER_MB} MB for the server" in guide
     assert "make serve" in guide and "mybinder.org/v2/gh/" in guide and "make solutions" in guide
 
