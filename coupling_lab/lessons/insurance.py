@@ -26,7 +26,7 @@ import numpy as np
 
 from ..loop import run
 from ..perp_scenarios import fund_world
-from ..perps import perp_frame
+from ..perps import perp_outputs
 from .controls import Control
 from .text import Sentence, fmt_musd, fmt_pct
 
@@ -104,9 +104,9 @@ def _venue_payments(result, k, rule):
         np.minimum.at(liq_t, ev["account"][sel], ev["t"][sel])
     paid = np.zeros(n)
     cut_units = np.zeros(n)
-    frame = perp_frame(result, k)
+    frame = perp_outputs(result, k)
     if rule == "haircut":
-        h = frame["haircut"].to_numpy()
+        h = frame["haircut"]
         for t in np.flatnonzero(h > 0):
             v = q * (P[t] - P[t - 1])
             on = (liq_t > t) & (v > 0)
@@ -130,7 +130,7 @@ def payments(result, rule):
     parts = [_venue_payments(result, k, rule) for k in range(len(result.world.platforms))]
     gain, paid, cut, score = (np.concatenate([p[i] for p in parts]) for i in range(4))
     covered = sum(p[4] for p in parts)
-    frames = [perp_frame(result, k) for k in range(len(result.world.platforms))]
+    frames = [perp_outputs(result, k) for k in range(len(result.world.platforms))]
     shortfall = float(sum(f["shortfall"].sum() for f in frames))
     bad = float(sum(f["bad_debt"].sum() for f in frames))
     backstop = max(covered - float(paid.sum()), 0.0) if rule == "haircut" else 0.0
@@ -140,14 +140,14 @@ def payments(result, rule):
 
 def fund_paths(result):
     """USD, shape (T, venues): each venue's insurance fund at every step."""
-    return np.column_stack([perp_frame(result, k)["fund"].to_numpy() for k in range(len(result.world.platforms))])
+    return np.column_stack([perp_outputs(result, k)["fund"] for k in range(len(result.world.platforms))])
 
 
 def fund_sentence(result, fund):
     """When each venue's fund ran dry, and the shortfall left after it."""
     F = fund_paths(result)
     dry = [int(np.argmax(F[:, k] <= 0)) if (F[:, k] <= 0).any() else None for k in range(F.shape[1])]
-    short = sum(float(perp_frame(result, k)["shortfall"].sum()) for k in range(F.shape[1]))
+    short = sum(float(perp_outputs(result, k)["shortfall"].sum()) for k in range(F.shape[1]))
     if all(d is None for d in dry):
         return Sentence(f"With {fmt_musd(fund * 1e3, 2)} per venue no fund runs dry: the funds pay every bankrupt "
                         "account and nobody else pays.")
