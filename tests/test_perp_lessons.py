@@ -123,9 +123,16 @@ def test_adl_takes_nearly_everything_from_the_top_ranked_winners(runs):
 
 
 def test_own_feeds_leave_a_larger_shortfall_and_the_prediction_quotes_it(runs):
-    own = insurance.payments(insurance.fund_runs(200, 0)["adl"], "adl")
+    own_runs = insurance.fund_runs(200, 0)
+    own = insurance.payments(own_runs["adl"], "adl")
     shared = insurance.payments(runs["adl"], "adl")
-    assert own.shortfall > shared.shortfall
+    assert own.shortfall > shared.shortfall and fmt_musd(own.shortfall, 2) == "5.66 M USD"
+    F = insurance.fund_paths(own_runs["adl"])
+    assert [int(np.argmax(F[:, k] <= 0)) for k in range(3)] == [70, 70, 70]
+    assert f"{own_runs['adl'].measures.synchrony:.2f}" == "0.88"
+    text = prose("10-when-the-insurance-fund-runs-dry.ipynb")
+    for phrase in ("synchrony **0.88**", "**minute 70** on all three", "**5.66 M USD**", "about 19 % of each"):
+        assert phrase in text, phrase
     rows = insurance.prediction_rows()
     assert [r for r, _ in rows] == ["haircut", "adl"]
     import inspect
@@ -139,6 +146,16 @@ def test_real_cases_are_quoted_as_reported():
     for phrase in ("about 18 % of their realised and unrealised gains", "V-2nd", "as reported", "2.1 B USD",
                    "45.0–51.7 M USD", "disputed"):
         assert phrase in text, phrase
+
+
+def test_fund_sentences_at_the_ends_of_the_fund_control():
+    zero = insurance.fund_runs(0, 3)
+    assert str(insurance.fund_sentence(zero["adl"], 0)).startswith("No venue has an insurance fund")
+    top = insurance.fund_runs(1000, 3)
+    assert "run dry" in str(insurance.fund_sentence(top["adl"], 1000))      # even 1 M USD per venue runs dry
+    hair_top, hair = (insurance.payments(r["haircut"], "haircut") for r in (top, insurance.fund_runs(200, 3)))
+    assert np.median(hair_top.share) < np.median(hair.share)
+    assert insurance.payments(top["adl"], "adl").n_paying < insurance.payments(zero["adl"], "adl").n_paying
 
 
 def test_insurance_controls_reject_bad_values():

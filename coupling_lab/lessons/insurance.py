@@ -148,6 +148,9 @@ def fund_sentence(result, fund):
     F = fund_paths(result)
     dry = [int(np.argmax(F[:, k] <= 0)) if (F[:, k] <= 0).any() else None for k in range(F.shape[1])]
     short = sum(float(perp_outputs(result, k)["shortfall"].sum()) for k in range(F.shape[1]))
+    if fund <= 0:
+        return Sentence(f"No venue has an insurance fund: every bankruptcy goes straight to the loss rule, a "
+                        f"shortfall of {fmt_musd(short, 2)} in all.")
     if all(d is None for d in dry):
         return Sentence(f"With {fmt_musd(fund * 1e3, 2)} per venue no fund runs dry: the funds pay every bankrupt "
                         "account and nobody else pays.")

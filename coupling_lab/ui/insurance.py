@@ -10,12 +10,14 @@ import numpy as np
 
 from ..lessons import insurance as lesson
 from ..lessons.insurance import CONTROLS, N_VENUES, RULES
+from ..lessons.text import fmt_sync
 from ._common import PALETTE, nice_ceiling, platform_color, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 from .quiz import Prediction
 
 __all__ = ["InsuranceFund", "fund_prediction"]
 
+FUND_TOP = 1.2  # M USD
 RULE_STYLE = {"haircut": dict(color=PALETTE[2], ls="-", lw=2.0), "adl": dict(color=PALETTE[5], ls="--", lw=2.0)}
 RULE_LABEL = {"haircut": "haircut (every winner a little)", "adl": "ADL (top-ranked winners first)"}
 
@@ -48,7 +50,7 @@ class InsuranceFund(LessonApp):
         ax_p.set_xlim(0, 100)
         ax_p.set_ylim(0, 105)
         style_axes(ax_f, xlabel="time (minutes)", ylabel="fund (M USD)", title="Each venue's insurance fund")
-        style_axes(ax_p, xlabel="winners, ranked as ADL ranks them: most profitable and leveraged first (% of winners)",
+        style_axes(ax_p, xlabel="winners, ranked by ADL's score at the end: most profitable and leveraged first (% of winners)",
                    ylabel="paid (% of gain)", title="What each winner pays towards the shortfall")
         fig.subplots_adjust(left=0.09, right=0.76, top=0.94, bottom=0.1, hspace=0.45)
         return fig
@@ -63,7 +65,8 @@ class InsuranceFund(LessonApp):
         t = np.arange(F.shape[0])
         for k, line in enumerate(self.funds):
             line.set_data(t, F[:, k])
-        self.ax_fund.set_ylim(0, nice_ceiling(max(F.max(), 0.01) * 1.15))
+        # a fixed scale over the control's range (0-1 M USD plus fees): the static layer is reused
+        self.ax_fund.set_ylim(0, max(FUND_TOP, nice_ceiling(F.max() * 1.05)))
         for r, line in self.pays.items():
             p = pays[r]
             n = p.n_winners
@@ -82,7 +85,7 @@ class InsuranceFund(LessonApp):
 def readout_html(runs, pays, values):
     shared = values["shared"]
     lines = [f"<b>{shared} of {N_VENUES} venues</b> read the shared oracle; synchrony of their liquidations "
-             f"{runs['adl'].measures.synchrony:.2f} (1 = in lockstep).",
+             f"{fmt_sync(runs['adl'].measures.synchrony)} (1 = in lockstep).",
              html.escape(str(lesson.fund_sentence(runs["adl"], values["fund"])))]
     lines += [html.escape(str(lesson.payments_sentence(r, pays[r]))) for r in RULES]
     return "<div class='cl-readout' style='line-height:1.45'>" + "<br>".join(lines) + "</div>"

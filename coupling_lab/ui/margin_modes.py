@@ -16,6 +16,7 @@ from .quiz import Prediction
 
 __all__ = ["MarginModes", "modes_prediction"]
 
+P1_LIMITS, LIQ_TOP = (60.0, 105.0), 1200
 MODE_STYLE = {"cross": dict(color=PALETTE[0], ls="-", lw=2.0), "isolated": dict(color=PALETTE[5], ls="--", lw=2.0)}
 
 
@@ -47,8 +48,8 @@ class MarginModes(LessonApp):
                     for m in MODES}
         self.legends = [ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
                         for ax in axes]
-        style_axes(self.ax_val, ylabel="worth (M USD)",
-                   title="Your portfolio: margin plus unrealised PnL (✕ = a liquidation)")
+        style_axes(self.ax_val, ylabel="worth (% of start)",
+                   title="Your portfolio: margin plus unrealised PnL, as % of your margin at the start (✕ = a liquidation)")
         style_axes(self.ax_p1, ylabel="asset 1 (USD)", title="Asset 1's market price")
         style_axes(self.ax_liq, xlabel="time (minutes)", ylabel="borrowers",
                    title="Borrowers liquidated on the lending platform that holds asset 1 (cumulative)")
@@ -66,7 +67,8 @@ class MarginModes(LessonApp):
         top, lo1, hi1, nliq = 0.0, np.inf, 0.0, 0
         for m in MODES:
             r = runs[m]
-            worth = lesson.featured_path(r).sum(axis=1) / 1e6
+            path = lesson.featured_path(r).sum(axis=1)
+            worth = 100.0 * path / path[0]
             self.val[m].set_data(t, worth)
             ts = [c[0] for c in outcomes[m]["closed"]]
             self.marks[m].set_data(ts, worth[np.array(ts, int) - 1] if ts else [])
@@ -76,9 +78,12 @@ class MarginModes(LessonApp):
             top = max(top, worth.max())
             lo1, hi1 = min(lo1, r.market_ta[:, 1].min()), max(hi1, r.market_ta[:, 1].max())
             nliq = max(nliq, cum[-1])
-        self.ax_val.set_ylim(0, nice_ceiling(top * 1.1))
-        self.ax_p1.set_ylim(*stable_limits(lo1 * 0.98, hi1 * 1.02, steps=5))
-        self.ax_liq.set_ylim(0, nice_ceiling(max(nliq, 1) * 1.1))
+        # fixed limits where the controls' range allows (the cached static layer is reused): asset 1
+        # stays within 60-105 USD and the lending platform's 1,000 borrowers within 0-1,200
+        self.ax_val.set_ylim(0, max(120.0, nice_ceiling(top * 1.05)))
+        self.ax_p1.set_ylim(*(P1_LIMITS if P1_LIMITS[0] < lo1 and hi1 < P1_LIMITS[1]
+                              else stable_limits(lo1 * 0.98, hi1 * 1.02, steps=5)))
+        self.ax_liq.set_ylim(0, max(LIQ_TOP, nice_ceiling(max(nliq, 1) * 1.1)))
         self.readout.value = readout_html(values, outcomes, effect)
 
     def moving_artists(self):
