@@ -115,10 +115,16 @@ def test_adl_takes_nearly_everything_from_the_top_ranked_winners(runs):
     assert p.n_winners == 696 and p.n_paying == 295 and p.n_cut == 295 and p.n_closed == 286
     assert p.paid.sum() == pytest.approx(p.shortfall, rel=1e-9)
     assert fmt_pct(p.share.max()) == "95.8 %"
-    assert np.all(np.diff(p.score) <= 0)                         # sorted by the ADL ranking
-    assert p.paid[p.n_paying + 5:].sum() <= p.paid.sum() * 0.05  # the bottom of the ranking pays (almost) nothing
+    assert np.all(np.diff(p.rank) >= 0)                          # sorted by place in each venue's ADL queue
+    edges, mean = insurance.binned_share(p)
+    assert edges[0] == 0 and edges[-1] == 100 and mean.size == 20
+    assert np.all((mean[:8] > 0.45) & (mean[:8] < 0.7))          # the top 40 % of each queue: half to two thirds
+    assert p.paid[p.rank >= 0.5].sum() == 0.0 and np.all(mean[10:] == 0)   # the bottom half pays nothing
+    hedges, hmean = insurance.binned_share(insurance.payments(runs["haircut"], "haircut"))
+    assert np.all(np.abs(hmean - 0.19) < 0.01)                   # the haircut: the same share all along
     text = prose("10-when-the-insurance-fund-runs-dry.ipynb")
-    for phrase in ("**295 of 696**", "**95.8 %**", "**286**", "other 401 winners"):
+    for phrase in ("**295 of 696**", "**95.8 %**", "**286**", "other 401 winners", "top 40 % of each venue's queue",
+                   "half to two thirds", "bottom half of every queue pays nothing"):
         assert phrase in text, phrase
 
 

@@ -30,7 +30,8 @@ from ..perps import perp_outputs
 from .controls import Control
 from .text import Sentence, fmt_musd, fmt_pct
 
-__all__ = ["CONTROLS", "RULES", "N_VENUES", "fund_runs", "Payments", "payments", "fund_sentence",
+__all__ = ["CONTROLS", "RULES", "N_VENUES", "fund_runs", "Payments", "payments", "binned_share", "fund_paths",
+           "fund_sentence",
            "payments_sentence", "prediction_rows"]
 
 RULES = ("haircut", "adl")
@@ -55,8 +56,9 @@ class Payments:
     """Who paid a run's shortfall (all venues together).
 
     ``gain``, ``paid``, ``cut`` (share of the position closed by ADL, 0..1), ``score``
-    (the ADL ranking at the end, ``(u/M)(notional/M)``): one entry per winner, sorted by
-    ``score``, highest first. ``backstop`` (USD the backstop paid under a haircut),
+    (ADL's ranking score ``(u/M)(notional/M)`` at the venue's first shortfall, or at the end
+    if it has none) and ``rank`` (the winner's place in its own venue's queue by that score,
+    0 = top, as a fraction of the venue's winners): one entry per winner, sorted by ``rank``. ``backstop`` (USD the backstop paid under a haircut),
     ``shortfall`` (USD the funds could not pay), ``bad_debt`` (USD neither covered).
     """
 
@@ -64,6 +66,7 @@ class Payments:
     paid: np.ndarray
     cut: np.ndarray
     score: np.ndarray
+    rank: np.ndarray
     backstop: float
     shortfall: float
     bad_debt: float
@@ -119,23 +122,41 @@ def _venue_payments(result, k, rule):
             np.add.at(cut_units, acc, np.abs(dq))
     u = q * (P[-1] - P[0])
     win = (liq_t >= T) & (u > 0)
-    M = m0 + u
-    score = (u / M) * (np.abs(q) * P[-1] / M)
+    hit = np.flatnonzero(frame["shortfall"] > 0)
+    ts = int(hit[0]) if hit.size else T - 1
+    us = q * (P[ts] - P[0])
+    Ms = m0 + us
+    score = np.divide(us * np.abs(q) * P[ts], Ms * Ms, out=np.zeros(n), where=(Ms > 0) & (us > 0))[win]
+    order = np.lexsort((np.flatnonzero(win), -score))
+    rank = np.empty(score.size)
+    rank[order] = np.arange(score.size) / max(score.size, 1)
     cut = np.divide(cut_units, np.abs(q), out=np.zeros(n), where=q != 0)
-    return u[win], paid[win], np.minimum(cut[win], 1.0), score[win], float(frame["covered"].sum())
+    return u[win], paid[win], np.minimum(cut[win], 1.0), score, rank, float(frame["covered"].sum())
 
 
 def payments(result, rule):
     """The :class:`Payments` of one run under ``rule``."""
     parts = [_venue_payments(result, k, rule) for k in range(len(result.world.platforms))]
-    gain, paid, cut, score = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    covered = sum(p[4] for p in parts)
+    gain, paid, cut, score, rank = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    covered = sum(p[5] for p in parts)
     frames = [perp_outputs(result, k) for k in range(len(result.world.platforms))]
     shortfall = float(sum(f["shortfall"].sum() for f in frames))
     bad = float(sum(f["bad_debt"].sum() for f in frames))
     backstop = max(covered - float(paid.sum()), 0.0) if rule == "haircut" else 0.0
-    o = np.argsort(-score, kind="stable")
-    return Payments(gain[o], paid[o], cut[o], score[o], backstop, shortfall, bad)
+    o = np.argsort(rank, kind="stable")
+    return Payments(gain[o], paid[o], cut[o], score[o], rank[o], backstop, shortfall, bad)
+
+
+def binned_share(p, n_bins=20):
+    """Mean payment as a share of gain in ``n_bins`` equal slices of the winners by ``rank``
+    (top of the ADL queue first): ``(edges, means)``, edges in per cent of winners."""
+    edges = np.linspace(0.0, 100.0, n_bins + 1)
+    if p.n_winners == 0:
+        return edges, np.zeros(n_bins)
+    b = np.minimum((p.rank * n_bins).astype(int), n_bins - 1)
+    total = np.bincount(b, weights=p.share, minlength=n_bins)
+    count = np.bincount(b, minlength=n_bins)
+    return edges, np.divide(total, count, out=np.zeros(n_bins), where=count > 0)
 
 
 def fund_paths(result):

@@ -50,8 +50,8 @@ class InsuranceFund(LessonApp):
         ax_p.set_xlim(0, 100)
         ax_p.set_ylim(0, 105)
         style_axes(ax_f, xlabel="time (minutes)", ylabel="fund (M USD)", title="Each venue's insurance fund")
-        style_axes(ax_p, xlabel="winners, ranked by ADL's score at the end: most profitable and leveraged first (% of winners)",
-                   ylabel="paid (% of gain)", title="What each winner pays towards the shortfall")
+        style_axes(ax_p, xlabel="winners in each venue's ADL queue: most profitable and leveraged first (% of winners)",
+                   ylabel="paid (% of gain)", title="What the winners pay towards the shortfall (mean of each 5 %)")
         fig.subplots_adjust(left=0.09, right=0.76, top=0.94, bottom=0.1, hspace=0.45)
         return fig
 
@@ -68,11 +68,8 @@ class InsuranceFund(LessonApp):
         # a fixed scale over the control's range (0-1 M USD plus fees): the static layer is reused
         self.ax_fund.set_ylim(0, max(FUND_TOP, nice_ceiling(F.max() * 1.05)))
         for r, line in self.pays.items():
-            p = pays[r]
-            n = p.n_winners
-            x = 100.0 * np.arange(n + 1) / max(n, 1)
-            s = 100.0 * p.share
-            line.set_data(x, np.append(s, s[-1] if n else 0.0))
+            edges, mean = lesson.binned_share(pays[r])
+            line.set_data(edges, 100.0 * np.append(mean, mean[-1]))
         self.readout.value = readout_html(runs, pays, values)
 
     def moving_artists(self):
