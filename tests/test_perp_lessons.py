@@ -200,3 +200,13 @@ def test_apps_draw_and_refuse_bad_values():
         assert q.reveal.layout.display == "none"
         q.choice.value = q.answer
         assert q.check() is True and q.reveal.layout.display is None
+
+
+def test_the_featured_portfolio_scales_and_rejects_a_bad_scale():
+    from coupling_lab.perp_scenarios import FEATURED, margin_modes_world
+
+    base, big = margin_modes_world("cross", "blown"), margin_modes_world("cross", "blown", scale=20.0)
+    assert np.allclose(big.books[0].position[FEATURED], 20 * base.books[0].position[FEATURED])
+    assert np.allclose(big.books[0].position[1:], base.books[0].position[1:])    # the crowd is the same
+    with pytest.raises(ValueError, match="scale must be > 0; got 0"):
+        margin_modes_world("cross", "pair", scale=0)

@@ -22,10 +22,10 @@ import numpy as np
 from ..loop import run
 from ..perp_scenarios import FEATURED, margin_modes_world
 from .controls import Control
-from .text import Sentence, fmt_musd, fmt_number, fmt_pct
+from .text import Sentence, fmt_musd, fmt_pct
 
 __all__ = ["CONTROLS", "MODES", "PORTFOLIOS", "BASE", "modes_run", "featured_path", "outcome", "asset1_effect",
-           "outcome_sentence", "asset1_sentence", "prediction_rows"]
+           "outcome_sentence", "asset1_sentence", "prediction_rows", "base_text"]
 
 MODES = ("cross", "isolated")
 PORTFOLIOS = ("pair", "blown")
@@ -150,7 +150,3 @@ def base_text(portfolio, size):
     side1 = "long" if b["long1"] > 0 else "short"
     return (f"long {_musd(size * b['long0'])} of asset 0 on {_musd(size * b['margin0'])} of margin and {side1} "
             f"{_musd(size * abs(b['long1']))} of asset 1 on {_musd(size * b['margin1'])}")
-
-
-def margin_ratio_text(x):
-    return fmt_number(x, 2)
