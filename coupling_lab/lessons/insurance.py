@@ -42,7 +42,7 @@ CONTROLS = {
 }
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=32)  # about 1.2 MB per entry
 def fund_runs(fund=200, shared=N_VENUES, seed=0):
     """``{rule: Result}``: the crash with ``fund`` k USD per venue and ``shared`` venues on the shared oracle."""
     CONTROLS["fund"].read("fund", fund)

@@ -40,7 +40,7 @@ CONTROLS = {
 WINDOW = 30  # minutes after the featured close over which the lending platform's liquidations are compared
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)  # about 0.6 MB per entry
 def modes_run(portfolio="pair", crash=30, size=20, seed=0):
     """``{mode: Result}`` of the same crash (``crash`` per cent) with the featured trader in each margin mode."""
     CONTROLS["portfolio"].read("portfolio", portfolio)
