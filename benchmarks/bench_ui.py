@@ -1,6 +1,6 @@
 """Slider change -> updated figure latency of every lesson's main app, in the kernel.
 
-For each lesson's main app (00-07, and 02b's two dials) at its classroom default: the app's
+For each lesson's main app (00-07, 09-10, and 02b's two dials) at its classroom default: the app's
 construction time (what opening the lesson costs in the kernel), then ~30
 main-control changes timed two ways:
 
@@ -35,6 +35,8 @@ from coupling_lab.ui.forecast import ForecastVsSimulation  # noqa: E402
 from coupling_lab.ui.mitigations import TwoDesigns  # noqa: E402
 from coupling_lab.ui.sweep_plots import SweepExplorer  # noqa: E402
 from coupling_lab.ui.two_channels import TwoChannels  # noqa: E402
+from coupling_lab.ui.margin_modes import MarginModes  # noqa: E402
+from coupling_lab.ui.insurance import InsuranceFund  # noqa: E402
 
 
 def _frame07():
@@ -56,6 +58,9 @@ CASES = [
     ("06 ForecastVsSim", lambda: ForecastVsSimulation(drop=6, depth=200, resilience=0.3, seed=1), "drop",
      [7.0, 10.0, 3.0, 15.0, 6.0, 20.0]),
     ("07 SweepExplorer", None, "value", None),  # filled in main(): needs the sweep frame
+    ("09 MarginModes", lambda: MarginModes(portfolio="pair"), "crash", [35, 40, 25, 20, 45, 30]),
+    ("09 MarginModes", lambda: MarginModes(portfolio="blown"), "size", [10, 1, 15, 25, 30, 20]),
+    ("10 InsuranceFund", lambda: InsuranceFund(), "fund", [250, 300, 0, 500, 1000, 200]),
 ]
 
 

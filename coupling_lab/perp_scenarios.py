@@ -39,7 +39,7 @@ def _prepend(book, q, m, mode):
 
 
 def margin_modes_world(mode="cross", portfolio="pair", seed=0, crash=0.30, beta=0.6, n_traders=1000,
-                       n_borrowers=1000, n_steps=300):
+                       n_borrowers=1000, n_steps=300, scale=1.0):
     """A two-asset crash with one featured trader on a perp venue and a lending platform on asset 1.
 
     Parameters
@@ -47,7 +47,10 @@ def margin_modes_world(mode="cross", portfolio="pair", seed=0, crash=0.30, beta=
     mode : "cross" or "isolated", the featured trader's margin mode
     portfolio : "pair" or "blown"
     crash : float in [0, 1), asset 0's fall over 2 h from step 60; asset 1 falls ``beta`` of it (in log)
+    scale : float > 0, the featured trader's positions and margins times ``scale`` (1: the sizes below)
     """
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0; got {scale!r}")
     if portfolio not in ("pair", "blown"):
         raise ValueError(f"portfolio must be 'pair' or 'blown'; got {portfolio!r}")
     rng = np.random.default_rng(seed)
@@ -66,7 +69,7 @@ def margin_modes_world(mode="cross", portfolio="pair", seed=0, crash=0.30, beta=
         # 10x long asset 0 (1 M USD on 100,000 USD) and 2x long asset 1 (500,000 USD on 250,000 USD)
         q = [1_000_000.0 / p0[0], 500_000.0 / p0[1]]
         m = [100_000.0, 250_000.0]
-    traders = _prepend(background, np.array([q]), np.array([m]), mode)
+    traders = _prepend(background, scale * np.array([q]), scale * np.array([m]), mode)
     borrowers = draw_book(rng, PopulationParams(n_accounts=n_borrowers, collateral_median=50.0), p0[1], 0.8,
                           asset=1)
     o = lambda v: OracleParams(sources=(v,), theta=0.005, heartbeat=60, latency=1)  # noqa: E731
