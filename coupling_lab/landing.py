@@ -35,14 +35,20 @@ LESSON_CARDS = {
            "Predict what a thinner market does to the shared design, then set the depth to 150.", 25),
     "04": ("One bad shared feed hits every platform at once.",
            "Pick a stale feed (20 %, 10 minutes) and compare the shared and the separate oracles.", 20),
-    "05": ("The levers a designer has: diverse oracles, thresholds, delays, keeper capacity, depth.",
-           "Set up two designs side by side on the same crash and compare them.", 25),
+    "05": ("What each protection buys and what it costs: delays, anchors, fallbacks, rate limits, breakers.",
+           "Predict which protection deepens the crash, then switch it on beside its unprotected twin.", 30),
     "06": ("Liquidation maps and a margin-call forecast with feedback.",
            "Read the liquidation map: how much is sold if the price drops 10 %?", 25),
     "07": ("The dial over many seeds: means with confidence bands.",
            "Predict which curve rises most steeply along the dial, then run the sweep.", 20),
     "08": ("Your own position in the crowd's cascade: how much buffer shared feeds ask for.",
            "Predict how often a position like yours is caught when every platform reads one feed.", 20),
+    "09": ("Isolated or cross margin: who survives a crash, and how one blown leg sells a whole portfolio.",
+           "Predict which margin mode keeps the hedged pair alive, then press Check.", 20),
+    "10": ("When the insurance fund runs dry: who pays the shortfall, under a haircut and under ADL.",
+           "Predict who pays when the fund is empty, then move the fund's size.", 20),
+    "11": ("Stylised replays of real stress events, held against what was reported.",
+           "Pick an event, predict what the model will get right, then compare its figures with the record.", 20),
 }
 
 _HEADING = re.compile(r"^#\s+(.*)$", re.M)
