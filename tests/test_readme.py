@@ -20,6 +20,9 @@ def test_readme_python_examples_run():
     two = namespace["two"]
     assert two.market_ta.shape == (500, 2) and set(two.events["asset"].tolist()) == {0, 1}
     assert set(namespace["tidy"]["kind"]) == {"asset", "feed", "read", "platform"}
+    # the protections example: the OSM delay deepens the crash, the rate limit makes accounts wait
+    assert namespace["osm"].loc["difference", "excess_drawdown"] > 0
+    assert namespace["hole"].loc["protected", "waiting_account_steps"] > 0
     venue = namespace["venue"]  # the perp venue beside the lending platforms
     assert len(venue) == 500 and venue["count_cross"].sum() + venue["count_isolated"].sum() > 0
 
