@@ -20,12 +20,15 @@ from typing import Callable
 
 import numpy as np
 
+from . import channels
 from .accounts import Book
 from .forecast import first_round_sales, forecast, liquidation_map
+from .lessons import insurance, margin_modes
 from .margin import PlatformParams, health, liquidation_price
 from .market import MarketParams, next_kappa
 from .measures import twin_dispersion
 from .oracles import OracleParams, override
+from .perps import PerpParams
 from .scenarios import CrashScenario
 from .simulation import Config, simulate
 from .sweep import summarize, sweep
@@ -225,6 +228,63 @@ def _e08_2():
             "caught_shared": odds.caught(1.5, "shared") * 20, "caught_indep": odds.caught(1.5, "independent") * 20}
 
 
+# --------------------------------------------------------------------------- 02b
+def _e02b_1():
+    # the dials at (0.5, 0.75): who reads provider 0, who holds asset 0; p* of a wstETH-like account
+    s = channels.summarize_run(channels.run_pair(0.5, 0.75))
+    lt2 = channels.lesson_config().platform.lt_of(2)
+    return {"n_feed": s.n_shared_feed, "n_common": s.n_common, "lt2": lt2,
+            "pstar": float(liquidation_price(10.0, 16_200.0, lt2))}
+
+
+def _e02b_2():
+    rows = {c.key: s for c, s in channels.corner_rows(seed=1)}
+    return {"together_pct": 100 * rows["together"].common_excess, "market_pct": 100 * rows["market"].common_excess,
+            "provider_own_pct": 100 * rows["provider"].own_excess, "apart_own_pct": 100 * rows["apart"].own_excess,
+            "sync_market": rows["market"].synchrony, "sync_together": rows["together"].synchrony}
+
+
+# --------------------------------------------------------------------------- 09
+def _e09_1():
+    # an isolated long of notional N on margin N / 5 (mmr 3 %) is closed when m + N (x - 1) < mmr N x
+    mmr = PerpParams().mmr
+    lev, N = 5.0, 100_000.0
+    m = N / lev
+    x = (N - m) / (N * (1 - mmr))
+    # cross: the short leg's gain on a fall of asset 1 by 0.6 of asset 0's (in log) offsets part of the loss
+    fall0 = 1 - x
+    x1 = math.exp(0.6 * math.log(x))
+    cross_equity = 2 * m + N * (x - 1) - N * (x1 - 1)
+    cross_mm = mmr * N * (x + x1)
+    return {"mmr_pct": 100 * mmr, "fall_pct": 100 * fall0, "cross_equity": cross_equity, "cross_mm": cross_mm}
+
+
+def _e09_2():
+    runs = margin_modes.modes_run("pair", 30, 20)
+    cross, iso = (margin_modes.outcome(runs[m]) for m in ("cross", "isolated"))
+    return {"cross_closed": len(cross["closed"]), "cross_lowest_musd": cross["lowest"] / 1e6,
+            "iso_minute": iso["closed"][0][0], "iso_final_musd": iso["final"] / 1e6,
+            "cross_final_musd": cross["final"] / 1e6}
+
+
+# --------------------------------------------------------------------------- 10
+def _e10_1():
+    # one step's haircut: h = min(1, S / G); a winner's credit is v (1 - h)
+    S, G, v = 600_000.0, 2_400_000.0, 10_000.0
+    h = min(1.0, S / G)
+    h_big = min(1.0, 3_000_000.0 / G)
+    return {"h_pct": 100 * h, "credit": v * (1 - h), "h_big_pct": 100 * h_big, "credit_big": v * (1 - h_big)}
+
+
+def _e10_2():
+    runs = insurance.fund_runs(200, 3)
+    hc, adl = insurance.payments(runs["haircut"], "haircut"), insurance.payments(runs["adl"], "adl")
+    s = hc.share
+    return {"shortfall_musd": hc.shortfall / 1e6, "winners": hc.n_winners, "hc_paying": hc.n_paying,
+            "hc_median_pct": 100 * float(np.median(s[s > 0])), "adl_paying": adl.n_paying,
+            "adl_max_pct": 100 * float(adl.share.max()), "adl_closed": adl.n_closed}
+
+
 def _x(lesson, number, title, question, solution, solve, claimed, digits=3):
     return Exercise(lesson, number, title, question.strip(), solution.strip(), solve, claimed, digits)
 
@@ -279,6 +339,28 @@ EXERCISES = (
        "drawdown (max $\\kappa$, log units) {excess_0:.3f} and {excess_1:.3f}: the shared oracle lines the "
        "liquidations up (*when*) and, through the market's depth, deepens the fall (*how much*).",
        _e02_2, {"runs": 10, "sync_0": 0.416, "sync_1": 0.989, "excess_0": 0.083, "excess_1": 0.170}),
+    _x("02b", 1, "Two dials, read off",
+       "In lesson 02b's world (four platforms, `channels.lesson_config`) set the oracle dial to 0.5 and the collateral "
+       "dial to 0.75. How many platforms read the shared provider 0, and how many hold the common asset 0? An account "
+       "on the wstETH-like asset 2 holds 10 units and owes 16 200 USD: what is its liquidation price?",
+       "$\\lfloor 0.5 \\cdot 4 + 1/2 \\rfloor = {n_feed}$ platforms read provider 0 and "
+       "$\\lfloor 0.75 \\cdot 4 + 1/2 \\rfloor = {n_common}$ hold asset 0 (the readout's *oracles* and "
+       "*collateral* rows); the dials are independent. Asset 2 carries wstETH's LT {lt2:.2f} (Aave v3, "
+       "FACTS-mechanisms.md §5), so $p^* = 16200 / (10 \\cdot {lt2:.2f}) = {pstar:.0f}$ USD.",
+       _e02b_1, {"n_feed": 2, "n_common": 3, "lt2": 0.81, "pstar": 2000.0}),
+    _x("02b", 2, "Which channel deepens the crash?",
+       "Run the four corners of lesson 02b at seed 1 (`channels.corner_rows(seed=1)`). Give the extra fall of the "
+       "common asset 0 at *one feed, one market* and at *own feeds, one market*, the deepest extra fall of an own "
+       "asset at *own feeds, own markets* and at *one provider, own markets*, and the synchrony of the two "
+       "one-market corners. Which dial sets how deep the fall goes?",
+       "Asset 0 falls a further {together_pct:.1f} % below its fundamental path with one feed and one market, "
+       "{market_pct:.1f} % with own feeds into one market. With own markets the deepest own-asset extra fall is "
+       "{apart_own_pct:.2f} % (own feeds) and {provider_own_pct:.2f} % (one provider): small whatever the oracle "
+       "dial says. Synchrony is {sync_market:.2f} with own feeds and {sync_together:.2f} with one feed. The "
+       "collateral dial (one market taking everyone's selling) sets how deep; the oracle dial lines the selling up "
+       "in the same minutes and roughly doubles the fall *in a shared market*.",
+       _e02b_2, {"together_pct": 10.08, "market_pct": 5.0, "apart_own_pct": 1.26, "provider_own_pct": 0.85,
+                 "sync_market": 0.27, "sync_together": 0.99}, digits=2),
     _x("03", 1, "Impact by hand",
        "Depth 150 M USD, resilience 0.1 per minute. Liquidations sell 1.5 M USD in one minute and nothing in the "
        "next. What is $\\kappa$ after each minute, and by how much (%) does the first minute's selling lower the price?",
@@ -366,6 +448,45 @@ EXERCISES = (
        "Safe in 80 %: health {safe_shared:.2f} shared, {safe_indep:.2f} independent. At health 1.5: caught in "
        "{caught_shared:.0f} of 20 runs shared, {caught_indep:.0f} of 20 independent.",
        _e08_2, {"safe_shared": 1.57, "safe_indep": 1.50, "caught_shared": 13, "caught_indep": 5}, digits=2),
+    _x("09", 1, "An isolated leg by hand",
+       "A perp venue with maintenance margin 3 % of notional (dYdX v4 large-cap markets, FACTS-mechanisms.md §3.1). You are long 100 000 USD of asset 0 at 5x (20 000 USD "
+       "of margin) and short 100 000 USD of asset 1, also 5x. Under isolated margin, how far (%) must asset 0 fall "
+       "before the long leg is liquidated? Suppose asset 1 falls 0.6 of the way in log ($x_1 = x_0^{0.6}$): at that "
+       "moment, what are the cross account's balance and its maintenance margin?",
+       "Isolated: $20000 + 100000(x - 1) < 0.03 \\cdot 100000\\,x \\iff x < 80/97$, a fall of {fall_pct:.1f} % "
+       "(mmr {mmr_pct:.0f} %, `PerpParams`). Cross: one balance of 40 000 USD takes the long's loss and the short's "
+       "gain, $40000 - 100000(1 - x) + 100000(1 - x^{{0.6}}) = {cross_equity:.0f}$ USD against a maintenance margin "
+       "of $0.03 \\cdot 100000 (x + x^{{0.6}}) = {cross_mm:.0f}$ USD: far from liquidation. To the venue the pair is "
+       "a hedge only when one balance backs both legs.",
+       _e09_1, {"mmr_pct": 3.0, "fall_pct": 17.5, "cross_equity": 33392.0, "cross_mm": 5146.7}, digits=1),
+    _x("09", 2, "Surviving is not winning",
+       "In lesson 09's app, hold the hedged pair at size 20 in a 30 % crash (`margin_modes.modes_run(\"pair\", 30, "
+       "20)`, then `margin_modes.outcome` of each mode). Under each mode: is anything liquidated, and when? What is "
+       "the portfolio worth at the end, from 0.80 M USD?",
+       "Cross: {cross_closed} liquidations; the portfolio bottoms at {cross_lowest_musd:.2f} M USD and ends at "
+       "{cross_final_musd:.2f} M USD. Isolated: the long leg is closed at minute {iso_minute} and the trader ends "
+       "with {iso_final_musd:.2f} M USD, more than under cross: the price never comes back, so the early close "
+       "locked in the short's gain. Cross margin decides *whether* the hedge survives, not whether it pays.",
+       _e09_2, {"cross_closed": 0, "cross_lowest_musd": 0.58, "cross_final_musd": 0.58, "iso_minute": 127,
+                "iso_final_musd": 0.80}, digits=2),
+    _x("10", 1, "One step's haircut by hand",
+       "In one minute a venue's fund is empty and the bankruptcies leave a shortfall of 0.6 M USD, while the "
+       "winners' positive variation margin that minute totals 2.4 M USD. What is the haircut rate, and what is a "
+       "winner whose variation margin is 10 000 USD credited? What if the shortfall is 3 M USD?",
+       "$h = \\min(1, 0.6/2.4) = {h_pct:.0f}$ %, so the winner is credited $10000 (1 - h) = {credit:.0f}$ USD. "
+       "With 3 M USD, $h = \\min(1, 3/2.4) = {h_big_pct:.0f}$ %: the winner is credited {credit_big:.0f} USD and "
+       "0.6 M USD is still unpaid that minute (bad debt, or the next minutes' winners).",
+       _e10_1, {"h_pct": 25.0, "credit": 7500.0, "h_big_pct": 100.0, "credit_big": 0.0}, digits=1),
+    _x("10", 2, "Who pays, haircut or ADL",
+       "Run lesson 10's crash with 0.2 M USD of fund per venue and all three venues on the shared oracle "
+       "(`insurance.fund_runs(200, 3)`, then `insurance.payments` under each rule). How large is the shortfall? How "
+       "many of the winners pay under each rule, and how much of its gain does a paying winner give up?",
+       "A shortfall of {shortfall_musd:.2f} M USD. Haircut: {hc_paying} of {winners} winners pay, a median "
+       "{hc_median_pct:.1f} % of their gain. ADL: {adl_paying} of {winners} pay, up to {adl_max_pct:.1f} % of their "
+       "gain, and {adl_closed} positions are closed entirely: the same shortfall spread thin over everyone, or "
+       "piled on the top of the queue (the most profitable, most leveraged).",
+       _e10_2, {"shortfall_musd": 3.35, "winners": 696, "hc_paying": 696, "hc_median_pct": 19.1, "adl_paying": 295,
+                "adl_max_pct": 95.84, "adl_closed": 286}, digits=2),
 )
 
 

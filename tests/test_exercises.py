@@ -14,7 +14,7 @@ from coupling_lab.serve import MB_PER_KERNEL, SERVER_MB, ClassSettings, class_fu
 REPO = Path(__file__).resolve().parents[1]
 GUIDE_MD = REPO / "docs" / "instructor-guide.md"
 GUIDE_NB = REPO / "notebooks" / "instructor-guide.ipynb"
-LESSONS = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
+LESSONS = ("00", "01", "02", "02b", "03", "04", "05", "06", "07", "08", "09", "10")
 
 
 def flat(text):
@@ -89,6 +89,8 @@ def test_the_guide_states_the_class_settings_the_server_uses():
     assert f"40 pages need about {gb(typical_memory_mb(s))}" in guide
     assert f"(about {gb(typical_memory_mb(ClassSettings(max_kernels=60)))})" in guide
     assert f"Plan {MB_PER_KERNEL} MB per learner plus {SERVER_MB} MB for the server" in guide
+    assert f"ceiling of {s.kernel_memory_mb} MB by default (`--kernel-memory-mb`;" in guide
+    assert '"--kernel-memory-mb"' in (REPO / "coupling_lab" / "serve.py").read_text()  # the flag the guide names
     assert "make serve" in guide and "mybinder.org/v2/gh/" in guide and "make solutions" in guide
 
 
