@@ -287,7 +287,7 @@ def build(config=None, seed=0, *, x_t=None, venue_noise_tv=None, books=None, x_t
     if config.platform_faults:
         extra["platform_faults"] = config.platform_faults
     if two:
-        extra = dict(x_ta=x_ta, venue_asset=topo.venue_asset, oracle_provider=topo.oracle_provider)
+        extra.update(x_ta=x_ta, venue_asset=topo.venue_asset, oracle_provider=topo.oracle_provider)
     return World(
         x_t=x0 if not two else None, venue_noise_tv=venue_noise_tv, oracles=topo.oracles, platforms=(p,) * K,
         platform_oracle=topo.platform_oracle, books=tuple(books),

@@ -273,3 +273,13 @@ def test_a_fallback_that_is_the_primary_or_unknown_or_another_asset_is_refused()
         world([1.0, 1.0], platform_faults=(keeper_outage(3, 0, 1),))
     with pytest.raises(TypeError, match="rate_limit must be a RateLimit"):
         PlatformParams(rate_limit=5.0)
+
+
+def test_a_two_channel_config_keeps_its_protections():
+    cfg = Config(sharing=1.0, collateral_sharing=0.0, read_guards=(Delay(30),), feed_rules=(AnswerBounds(10.0),),
+                 platform_faults=(keeper_outage(1, 100, 150),))
+    w = build(cfg, seed=0)
+    assert len(w.read_guards) == 5 and all(isinstance(g[0], Delay) for g in w.read_guards)
+    assert len(w.feed_rules) == w.n_oracles and w.platform_faults == cfg.platform_faults
+    r = run(w)
+    assert not ((r.events["platform"] == 1) & (r.events["t"] >= 100) & (r.events["t"] < 150)).any()
