@@ -52,7 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .accounts import Book, PopulationParams, draw_book
+import functools
+
+from .accounts import PopulationParams, draw_book
+from .lessons.controls import Control
 from .loop import run as run_world
 from .margin import PlatformParams
 from .market import MarketParams
@@ -62,7 +65,7 @@ from .protections import AnchorBand, AnswerBounds, Delay, keeper_outage
 from .scenarios import PathScenario, ReplayScenario
 from .world import World
 
-__all__ = ["DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
+__all__ = ["CONTROLS", "EVENTS", "SETTINGS", "lesson_run", "readout_rows", "quoted_figures", "DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
            "write_csv", "load_csv", "scenario_of", "run_replay", "figure_lines"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "replays"
@@ -89,10 +92,14 @@ class Figure:
     unit: str
     source: str = ""
 
+    def comparison(self):
+        """``model X; reported Y (source).`` (or ``model X.`` with nothing reported)."""
+        rec = "" if self.reported is None else f"; reported {_fmt(self.reported, self.unit)} ({self.source})"
+        return f"model {_fmt(self.model, self.unit)}{rec}."
+
     def sentence(self):
         """The figure as one sentence: model first, the record beside it."""
-        rec = "" if self.reported is None else f"; reported {_fmt(self.reported, self.unit)} ({self.source})"
-        return f"{self.label}: model {_fmt(self.model, self.unit)}{rec}."
+        return f"{self.label}: {self.comparison()}"
 
 
 def _fmt(value, unit):
@@ -103,7 +110,7 @@ def _fmt(value, unit):
         if a >= 1e9:
             return f"{v / 1e9:,.2f} B {unit}"
         if a >= 1e6:
-            return f"{v / 1e6:,.1f} M {unit}"
+            return f"{v / 1e6:,.{2 if a < 1e7 else 1}f} M {unit}"
         if a >= 1e3:
             return f"{v / 1e3:,.0f} k {unit}"
         return f"{v:,.0f} {unit}"
@@ -295,7 +302,7 @@ def _liquidatable_start(result, k):
 
 
 # ---- Black Thursday
-_BT_SRC = "DeFi Saver, 'Black Thursday at DeFi Saver' (FACTS-mechanisms.md 4.1, V-2nd)"
+_BT_SRC = "DeFi Saver, 'Black Thursday at DeFi Saver', FACTS-mechanisms.md 4.1"
 
 
 def _bt_world(prices, osm_hop=60, outage_start_h=10.0, outage_end_h=26.0, keeper_capacity=None, seed=1):
@@ -330,7 +337,7 @@ def _bt_summary(result, s):
 
 
 # ---- Compound DAI
-_CD_SRC = "comp.xyz 'DAI liquidation event' (FACTS-mechanisms.md 2.2, V-doc)"
+_CD_SRC = "comp.xyz forum, 'DAI liquidation event', FACTS-mechanisms.md 2.2"
 
 
 def _cd_world(prices, band=0.2, twap_minutes=30, dai_peak=None, n_sources=1, seed=2):
@@ -411,7 +418,7 @@ def _luna_summary(result, s):
     lt = result.world.platforms[0].lt
     return [
         Figure("Feed price when the market reached 0.01 USD", float(feed[t01]), _LUNA_FLOOR, "USD/unit",
-               "Chainlink LUNA/USD, FACTS-mechanisms.md 2.1, V-2nd"),
+               "Chainlink LUNA/USD, FACTS-mechanisms.md 2.1"),
         Figure("Overvaluation by the feed at that step", float(ratio[t01]), _LUNA_FLOOR / 0.01, "x",
                "0.107 vs about 0.01 USD, FACTS-mechanisms.md 2.1"),
         Figure("USD borrowed per USD of LUNA bought at the market", float(lt * ratio[t01]), None, "x"),
@@ -430,7 +437,7 @@ def _luna_summary(result, s):
 
 
 # ---- 10-11 October 2025
-_CL = "Chaos Labs risk report 10/11/25 (FACTS-mechanisms.md 4.7, V-doc)"
+_CL = "Chaos Labs risk report 10/11/25, FACTS-mechanisms.md 4.7"
 
 
 def _perp_book(rng, n, p0, oi, alt_share):
@@ -640,6 +647,57 @@ def run_replay(key, **settings):
 def figure_lines(replay_run):
     """The run's figures as sentences (what a lesson prints)."""
     return [f.sentence() for f in replay_run.figures]
+
+
+# --------------------------------------------------------------------------- the lesson (11-replays)
+EVENTS = {r.title + ", " + r.when: r.key for r in REPLAYS.values()}
+SETTINGS = ("as at the time", "one setting changed")
+CONTROLS = {
+    "event": Control("event", choices=tuple(EVENTS), default=tuple(EVENTS)[0]),
+    "setting": Control("settings", choices=SETTINGS, default=SETTINGS[0]),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def lesson_run(event, setting=SETTINGS[0]):
+    """The lesson's run of ``event`` (a key of :data:`EVENTS`) at the settings of the time or the changed one."""
+    event = CONTROLS["event"].read("event", event)
+    setting = CONTROLS["setting"].read("setting", setting)
+    replay = REPLAYS[EVENTS[event]]
+    changed = {k: v for k, v in replay.alternative.items() if k != "label"}
+    return replay.run(**(changed if setting == SETTINGS[1] else {}))
+
+
+def readout_rows(replay_run):
+    """(label, sentence) rows a readout shows: the settings, then every figure, model beside record."""
+    r = replay_run.replay
+    alt = r.alternative["label"]
+    changed = all(replay_run.settings[k] == v for k, v in r.alternative.items() if k != "label")
+    rows = [("settings", f"{'changed: ' + alt if changed else 'as at the time'} (the lesson's other setting: "
+                         f"{'as at the time' if changed else alt}).")]
+    rows += [(f.label, f.comparison()) for f in replay_run.figures]
+    return rows
+
+
+def quoted_figures():
+    """The model's numbers the lesson's prose quotes, formatted as the prose writes them."""
+    runs = {k: REPLAYS[k].run() for k in REPLAYS}
+    alts = {k: REPLAYS[k].run(**{a: v for a, v in REPLAYS[k].alternative.items() if a != "label"}) for k in REPLAYS}
+    bt, cd, lu, oc = (runs[k] for k in KEYS)
+    no_anchor = REPLAYS["compound-dai"].run(band=0.0)
+    f = lambda run, i: _fmt(run.figures[i].model, run.figures[i].unit)  # noqa: E731
+    return {
+        "bt_bad": f(bt, 0), "bt_book": _fmt(bt.notes["book_debt"], "DAI"),
+        "bt_working": f(alts["black-thursday"], 0),
+        "bt_no_osm": _fmt(REPLAYS["black-thursday"].run(osm_hop=0).figures[0].model, "DAI"),
+        "cd_liq": f(cd, 0), "cd_no_anchor": f(no_anchor, 0), "cd_median": f(alts["compound-dai"], 0),
+        "cd_read_fall": f(cd, 2),
+        "lu_feed": f(lu, 0), "lu_ratio": f(lu, 1), "lu_borrow": f(lu, 2), "lu_attack": f(lu, 3),
+        "lu_stuck_h": f"{lu.notes['stuck_hours']:.0f} hours",
+        "oc_liq": f(oc, 0), "oc_deficit": f(oc, 1), "oc_adl": f(oc, 2), "oc_span": f(oc, 3),
+        "oc_fund_minute": f"minute {oc.notes['fund_empty_step']}",
+        "oc_big_fund_adl": f(alts["october-2025"], 2),
+    }
 
 
 if __name__ == "__main__":  # regenerate the stylised CSVs from their anchors
