@@ -492,7 +492,7 @@ def _oct_summary(result, s):
         Figure("Perp venue: notional auto-deleveraged", float(adl.sum()), 2.1e9, "USD",
                "Hyperliquid, arXiv 2512.01112 reconstruction, FACTS-mechanisms.md 4.7"),
         Figure("Perp venue: minutes from first to last ADL", float(span), 12.0, "min",
-               "Hyperliquid, arXiv 2512.01112 reconstruction"),
+               "Hyperliquid, arXiv 2512.01112 reconstruction, FACTS-mechanisms.md 4.7"),
     ], {"fund_empty_step": int(empty[0]) if empty.size else -1, "adl_count": int(out["adl_count"].sum()),
         "alt_liquidated": float(result.repaid_tk[:, 1].sum()), "perp_bad_debt": float(out["bad_debt"].sum())}
 
