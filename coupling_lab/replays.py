@@ -65,7 +65,7 @@ from .protections import AnchorBand, AnswerBounds, Delay, keeper_outage
 from .scenarios import PathScenario, ReplayScenario
 from .world import World
 
-__all__ = ["CONTROLS", "EVENTS", "SETTINGS", "lesson_run", "readout_rows", "quoted_figures", "DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
+__all__ = ["CONTROLS", "EVENTS", "SETTINGS", "lesson_run", "readout_rows", "quoted_figures", "quoted_figures_compound", "DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
            "write_csv", "load_csv", "scenario_of", "run_replay", "figure_lines"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "replays"
@@ -677,6 +677,12 @@ def readout_rows(replay_run):
                          f"{'as at the time' if changed else alt}).")]
     rows += [(f.label, f.comparison()) for f in replay_run.figures]
     return rows
+
+
+def quoted_figures_compound():
+    """DAI liquidated in the Compound replay with the anchor of the time and without any (the prediction's reveal)."""
+    r = REPLAYS["compound-dai"]
+    return {"with": _fmt(r.run().headline.model, "DAI"), "without": _fmt(r.run(band=0.0).headline.model, "DAI")}
 
 
 def quoted_figures():
