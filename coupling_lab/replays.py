@@ -631,7 +631,7 @@ _register(Replay(
     knobs="insurance_fund (USD), alt_latency (steps of the alt's lending feed), alt_depth (USD)",
     scaling=("Lending: 1,500 BTC borrowers (about 2 B USD of debt) and 1,500 on the alt (about 0.5 B USD); perp "
              "venue: 3,000 cross-margin traders, 6 B USD of notional, 70 % of accounts long, 35 % of them on the "
-             "alt, median leverage 8 (all teaching sizes); depth 3 B USD for BTC, 20 M USD for the alt."),
+             "alt, median leverage 8 (all teaching sizes); depth 50 B USD for BTC, 2 B USD for the alt."),
     builder=_oct_world, summarise=_oct_summary))
 
 KEYS = tuple(REPLAYS)
@@ -696,7 +696,7 @@ def quoted_figures():
         "bt_bad": f(bt, 0), "bt_book": _fmt(bt.notes["book_debt"], "DAI"),
         "bt_working": f(alts["black-thursday"], 0),
         "bt_no_osm": _fmt(REPLAYS["black-thursday"].run(osm_hop=0).figures[0].model, "DAI"),
-        "cd_liq": f(cd, 0), "cd_no_anchor": f(no_anchor, 0), "cd_median": f(alts["compound-dai"], 0),
+        "cd_liq": f(cd, 0), "cd_book": _fmt(float(cd.result.world.books[0].debt.sum()), "DAI"), "cd_no_anchor": f(no_anchor, 0), "cd_median": f(alts["compound-dai"], 0),
         "cd_read_fall": f(cd, 2),
         "lu_feed": f(lu, 0), "lu_ratio": f(lu, 1), "lu_borrow": f(lu, 2), "lu_attack": f(lu, 3),
         "lu_stuck_h": f"{lu.notes['stuck_hours']:.0f} hours",
