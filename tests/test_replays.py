@@ -311,3 +311,12 @@ def test_the_replay_module_imports_no_widgets_or_plotting():
     code = ("import sys, coupling_lab.replays; bad = [m for m in ('ipywidgets', 'matplotlib', 'IPython') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_readme_replays_table_quotes_the_models_figures(quoted):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Replays.**"):readme.index("## What the kit leaves out")]
+    for key in ("bt_bad", "cd_liq", "lu_feed", "lu_ratio", "oc_liq", "oc_deficit", "oc_adl"):
+        assert quoted[key] in section, key
+    assert f"book {quoted['bt_book']}" in section
+    assert "| 11 | Replays: the model against the record |" in readme
