@@ -249,6 +249,12 @@ class Replay:
     def csv_path(self):
         return DATA_DIR / self.file
 
+    def describe(self):
+        """What the replay reproduces, leaves out, which settings move it and how it was scaled (plain text)."""
+        return (f"{self.title}, {self.when} (``{self.key}``, {self.file}).\n\n"
+                f"Reproduces: {self.reproduces}\n\nLeaves out: {self.leaves_out}\n\n"
+                f"Settings to move: {self.knobs}.\n\nScaled: {self.scaling}")
+
     def prices(self, path=None):
         """(n_steps, n_columns) prices of the CSV (checked by :func:`load_csv`)."""
         return load_csv(self.csv_path if path is None else path, self.columns, self.n_steps)
@@ -621,7 +627,8 @@ _register(Replay(
                 "Beside them a perp venue with a net-long book and a small insurance fund: the alt's wick "
                 "bankrupts leveraged longs faster than the fund can pay, the fund runs dry within minutes and "
                 "auto-deleveraging closes winners' shorts, a few hundred million USD on a 6 B USD book, within "
-                "about ten minutes: the order of Hyperliquid's reconstructed 2.1 B USD in about 12 minutes."),
+                "about ten minutes: within an order of magnitude of Hyperliquid's reconstructed 2.1 B USD in about "
+                "12 minutes."),
     leaves_out=("Why Aave's deficit arose: seized collateral worth less on-chain than the lagging oracle said "
                 "(the model counts bad debt at the price the platform reads, so a lagging feed hides such a loss "
                 "rather than creating it); "
@@ -635,6 +642,10 @@ _register(Replay(
     builder=_oct_world, summarise=_oct_summary))
 
 KEYS = tuple(REPLAYS)
+
+# each replay's own statement, in this module's docstring (help(coupling_lab.replays))
+__doc__ += "\nThe replays in detail\n---------------------\n" + "\n\n".join(
+    "- " + r.describe().replace("\n\n", "\n  ") for r in REPLAYS.values()) + "\n"
 
 
 def run_replay(key, **settings):
