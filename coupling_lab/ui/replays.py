@@ -13,7 +13,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from .. import replays as rp
 from ._common import MARKET_COLOR, platform_color, style_axes
-from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
+from .app import LessonApp, canvas_widget, main_slider, new_figure
 from .quiz import Prediction
 
 __all__ = ["Replays", "anchor_prediction"]
@@ -38,10 +38,6 @@ def _wrap(text, width=34):
     return text[:cut] + "\n" + text[cut + 1:]
 
 
-def _bound(ctl):
-    return Bound(ctl.low, ctl.high, integer=ctl.integer, choices=ctl.choices)
-
-
 def _rows_html(rows):
     body = "".join(
         f"<tr><td style='padding:1px 12px 1px 0;vertical-align:top'><b>{html.escape(label)}</b></td>"
@@ -62,7 +58,7 @@ class Replays(LessonApp):
     every figure in sentences, then what the replay reproduces and leaves out.
     """
 
-    bounds = {name: _bound(ctl) for name, ctl in rp.CONTROLS.items()}
+    bounds = dict(rp.CONTROLS)  # the declared Controls: the widgets and the bound check cannot drift apart
 
     def __init__(self, event=None, setting=None):
         c = rp.CONTROLS
