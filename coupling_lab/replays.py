@@ -260,6 +260,7 @@ class Replay:
         return load_csv(self.csv_path if path is None else path, self.columns, self.n_steps)
 
     def world(self, path=None, **settings):
+        """``(World, settings used)`` at the settings of the time, or changed ones (names in ``settings``)."""
         unknown = set(settings) - set(self.settings)
         if unknown:
             raise ValueError(f"settings of {self.key!r} must be among {sorted(self.settings)}; got {sorted(unknown)}")
