@@ -202,9 +202,9 @@ class LessonApp:
         return []
 
     def moving_artists(self):
-        """Artists :meth:`draw` changes. If any, the canvas redraws only them over a cached
-        picture of the rest (:class:`~coupling_lab.ui._layers.LayeredDraw`). Default: none
-        (every draw renders the whole figure)."""
+        """Artists :meth:`draw` changes. If any, an update redraws only them over a kept
+        picture of the rest and blits (:class:`~coupling_lab.ui._layers.LayeredDraw`); they are
+        marked animated. Default: none (every update asks the page for a full draw)."""
         return []
 
     def overlay_artists(self):
@@ -222,7 +222,10 @@ class LessonApp:
         self.draw(result)
         self.values, self.result = values, result
         self.n_updates += 1
-        self.fig.canvas.draw_idle()
+        if self.layers is not None:
+            self.layers.update()  # the static frame + the moving artists, sent at once (blit)
+        else:
+            self.fig.canvas.draw_idle()
         return result
 
     def _on_change(self, change):
