@@ -17,7 +17,14 @@ marked animated, so an ordinary figure draw leaves them out; on
 3. pastes the overlays (legends with an opaque frame) back over them;
 4. ``canvas.blit()``: under ipympl this sends the new frame (a PNG of the
    changed pixels) to the page at once, without the page -> kernel ``draw``
-   round trip that ``draw_idle()`` costs, and without a full render.
+   round trip that ``draw_idle()`` costs, and without a full render;
+5. marks the figure not stale: IPython runs its post-execute hooks after
+   every comm message, and pyplot's hook asks the page to redraw every stale
+   figure -- a second, full draw per slider step (and, when a draw left the
+   figure stale, a redraw loop of about ten frames a second on an idle page).
+
+With no moving artists, :meth:`update` is a full ``canvas.draw()`` (still without the
+round trip).
 
 A static frame is keyed on every axes' position, view limits (they decide the
 tick labels), fixed tick labels and their colours, axis labels, titles and
@@ -25,7 +32,8 @@ texts that are not moving artists; the canvas size, dpi (the page's device
 pixel ratio), figure texts and a version the app bumps with :meth:`invalidate`
 after changing another static artist.
 
-Draws it does not make itself (the page's first draw, a refresh or resize,
+Until a first ordinary draw has happened (no page yet), :meth:`update` only calls
+``draw_idle()``. Draws it does not make itself (the page's first draw, a refresh or resize,
 ``savefig``, the toolbar's download) stay ordinary full draws: a ``draw_event``
 callback draws the animated artists into them, so every picture is complete.
 Animated artists do not mark the figure stale, so moving their data never
@@ -38,7 +46,9 @@ then switched off, so the axes keep their places.
 >>> fig = Figure(figsize=(3, 2)); canvas = FigureCanvasAgg(fig); ax = fig.add_subplot()
 >>> line, = ax.plot([0, 1], [0, 1]); _ = ax.legend(["y = x"])
 >>> layers = LayeredDraw(fig, moving=[line], overlays=[ax.get_legend()])
->>> layers.update(); layers.n_full, layers.n_fast
+>>> layers.update(); layers.n_full, layers.n_fast  # the first update is an ordinary draw
+(0, 0)
+>>> line.set_ydata([0.5, 0.5]); layers.update(); layers.n_full, layers.n_fast
 (1, 0)
 >>> line.set_ydata([1, 0]); layers.update(); layers.n_full, layers.n_fast
 (1, 1)
@@ -105,6 +115,7 @@ class LayeredDraw:
         self.n_full = self.n_fast = self.n_partial = 0
         self._frames = OrderedDict()
         self._own_draw = False
+        self._shown = False  # an ordinary draw happened: the page (or a test) has the picture
         self._ids = set(map(id, self.moving))
         for artist in self.moving:
             artist.set_animated(True)  # ordinary draws leave it out; no stale -> no extra redraw
@@ -128,6 +139,14 @@ class LayeredDraw:
     def update(self):
         """Show the moving artists' new state: paste or render the static frame, draw them, blit."""
         canvas = self.fig.canvas
+        if not self._shown:
+            # Nothing on screen yet: the page's first (ordinary) draw shows it. A frame sent
+            # before the page is there would be lost (ipympl keeps it as an unusable data URL).
+            canvas.draw_idle()
+            return
+        if not self.moving:  # nothing to layer: a full draw now (no page -> kernel draw request)
+            canvas.draw()
+            return
         key = self._key()
         frame = self._frames.get(key)
         if frame is not None:
@@ -141,6 +160,7 @@ class LayeredDraw:
         for region in frame.overlays:
             canvas.restore_region(region)
         canvas.blit(self.fig.bbox)
+        self.fig.stale = False  # drawn: IPython's post-execute hook (run after every comm message) skips it
 
     def _render_static(self):
         fig, canvas = self.fig, self.fig.canvas
@@ -191,7 +211,11 @@ class LayeredDraw:
                 if artist.axes is None and artist.get_visible():
                     artist.draw(renderer)
             return
+        self._shown = True
         overlays = self._overlay_regions(renderer)
         self._draw_moving(renderer)  # (images were drawn in place by Axes.draw; again on top is the same)
         for region in overlays:
             canvas.restore_region(region)
+        # Whatever the draw marked stale is on screen: without this, the post-execute hook would
+        # answer the page's next message with another draw request (a redraw loop).
+        self.fig.stale = False
