@@ -431,3 +431,58 @@ def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
     np.testing.assert_allclose(table["liquidated (M USD)"], (frame["liquidated_usd"] / 1e6).round(3))
     assert sorted(table["market.depth (M USD)"].unique()) == [50.0, 200.0]
     assert "e+" not in table.to_html() and "e+" not in table.to_string()
+
+
+# --- the layered (blitted) redraw --------------------------------------------------
+def _main_step(app):
+    """A new value of the app's main control, one step from the current one."""
+    for w in app.controls.values():
+        if "cl-main-control" in w._dom_classes:
+            step = getattr(w, "step", 1) or 1
+            return w, (w.value - step if w.value - step >= w.min else w.value + step)
+    raise AssertionError("no main control")
+
+
+def test_layered_update_blits_what_a_full_draw_shows(default_app):
+    """An update after the first draw pastes a kept static frame and draws only the moving
+    artists (no full render), and the picture matches an ordinary full draw of the same state;
+    the figure is left not stale, so IPython's post-execute hook asks for no second draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    app = default_app
+    layers = app.layers
+    assert type(app.fig.canvas).draw is FigureCanvasAgg.draw  # the canvas is not patched
+    app.fig.canvas.draw()  # the page's first draw
+    if not layers.moving:
+        return
+    w, a = _main_step(app)
+    b = w.value
+    for v in (a, b, a):
+        w.value = v
+    fast, full = layers.n_fast, layers.n_full
+    w.value = b  # states seen before: their static frames are kept
+    w.value = a
+    assert layers.n_fast == fast + 2 and layers.n_full == full, app.status.message
+    assert app.fig.stale is False
+    blitted = np.asarray(app.fig.canvas.get_renderer().buffer_rgba()).copy()
+    app.fig.canvas.draw()  # ordinary full draw: the draw_event callback adds the moving artists
+    full = np.asarray(app.fig.canvas.get_renderer().buffer_rgba())
+    differ = (np.abs(blitted.astype(int) - full.astype(int)).max(axis=2) > 8).mean()
+    assert differ < 0.005, f"{differ:.2%} of the pixels differ from a full draw"  # (z-order at spines)
+    assert app.fig.stale is False
+
+
+def test_layered_update_waits_for_the_first_draw():
+    """Before anything is on screen an update only asks for a draw (ipympl would keep a frame
+    sent before the page is there as an unusable data URL; Agg's draw_idle draws at once);
+    later updates are layered. savefig still shows the data."""
+    import io
+
+    app = CouplingPicture()
+    assert (app.layers.n_full, app.layers.n_fast) == (0, 0)  # the first update: an ordinary draw
+    app.controls["sharing"].value = 0.0 if app.controls["sharing"].value else 1.0
+    assert (app.layers.n_full, app.layers.n_fast) == (1, 0)
+    assert all(a.get_animated() for a in app.layers.moving)
+    buf = io.BytesIO()
+    app.fig.savefig(buf, format="png")
+    assert buf.tell() > 1000

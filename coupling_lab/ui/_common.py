@@ -44,7 +44,7 @@ def stable_limits(lo, hi, steps=10):
 
     Axes limits that move only when the data cross a round number keep the
     axes still as a slider moves (easier to compare two positions) and let
-    the figure reuse its cached static layer (:class:`~coupling_lab.ui._layers.LayeredDraw`).
+    the figure reuse its kept static frame (:class:`~coupling_lab.ui._layers.LayeredDraw`).
 
     >>> stable_limits(1613.2, 2041.7)
     (1600.0, 2050.0)

@@ -164,7 +164,7 @@ class LessonApp:
         self.fig = self.build_figure()
         moving = list(self.moving_artists())
         # redraw only the moving artists over a cached static layer (see _layers.py)
-        self.layers = LayeredDraw(self.fig, moving, self.overlay_artists()) if moving else None
+        self.layers = LayeredDraw(self.fig, moving, self.overlay_artists() if moving else ())
         self.update = self.status.guard(self._update)
         self.update()
         if self.n_updates == 0:
@@ -202,9 +202,9 @@ class LessonApp:
         return []
 
     def moving_artists(self):
-        """Artists :meth:`draw` changes. If any, the canvas redraws only them over a cached
-        picture of the rest (:class:`~coupling_lab.ui._layers.LayeredDraw`). Default: none
-        (every draw renders the whole figure)."""
+        """Artists :meth:`draw` changes. If any, an update redraws only them over a kept
+        picture of the rest and blits (:class:`~coupling_lab.ui._layers.LayeredDraw`); they are
+        marked animated. Default: none (every update is a full draw)."""
         return []
 
     def overlay_artists(self):
@@ -222,7 +222,7 @@ class LessonApp:
         self.draw(result)
         self.values, self.result = values, result
         self.n_updates += 1
-        self.fig.canvas.draw_idle()
+        self.layers.update()  # the static frame + the moving artists, sent at once (blit)
         return result
 
     def _on_change(self, change):
