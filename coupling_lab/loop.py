@@ -52,7 +52,7 @@ class _Venues:
         ex_ta = np.exp(world.paths_ta)
         factor_tv, self.frozen_tv = venue_factors(world.venue_noise_tv, world.venue_faults)
         self.venue_asset = va
-        self.unit_tv = ex_ta[:, va] * factor_tv
+        self.unit_tv = (ex_ta[:, :1] if world.n_assets == 1 else ex_ta[:, va]) * factor_tv
         self.unit_raw_rows = np.column_stack(
             [_median_rows(self.unit_tv[:, list(o.sources)]) for o in world.oracles]).tolist()
         self.frozen_t = self.frozen_tv.any(axis=1).tolist()
@@ -86,7 +86,8 @@ class _Venues:
 
     def prices_tv(self, kappa_ta):
         """(T, V) USD venue prices after the run."""
-        venue_tv = self.unit_tv * np.exp(-kappa_ta)[:, self.venue_asset]
+        scale = np.exp(-kappa_ta)
+        venue_tv = self.unit_tv * (scale if scale.shape[1] == 1 else scale[:, self.venue_asset])
         for t, row in self.held_rows.items():
             venue_tv[t] = row
         return venue_tv

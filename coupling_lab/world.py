@@ -122,7 +122,7 @@ class World:
             raise ValueError("venue_noise_tv must have at least one venue column; got 0")
         V = noise.shape[1]
         venue_asset = self._venue_asset(V, A)
-        log_venue = np.abs(x_ta[:, venue_asset] + noise)
+        log_venue = np.abs((x_ta[:, :1] if A == 1 else x_ta[:, venue_asset]) + noise)  # one asset: broadcast
         if log_venue.max() > _LOG_PRICE:
             i = tuple(int(a) for a in np.unravel_index(int(np.argmax(log_venue)), log_venue.shape))
             raise ValueError(f"x_t + venue_noise_tv (venue log prices) must be in [-700, 700]; "
