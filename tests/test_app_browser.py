@@ -254,6 +254,7 @@ def lesson(request, browser, server):
 def test_lesson_renders_its_widgets_without_errors(lesson):
     page = lesson.page
     assert lesson.response is not None and lesson.response.status == 200
+    lesson.settle()  # the screenshot shows the first figure ipympl paints, not the empty canvas before it
     lesson.screenshot("")
     assert page.locator(".jupyter-widgets").count() >= 2, "no widgets rendered"
     assert page.locator(MAIN_HANDLE).count() >= 1
