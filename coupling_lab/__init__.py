@@ -18,6 +18,7 @@ Examples
 True
 """
 from .accounts import Book, PopulationParams, draw_book
+from .compiled import using_kernel
 from .engines import Fills, MarginEngine
 from .guards import ReadGuard
 from .forecast import Forecast, LiquidationMap, forecast, liquidation_map
@@ -59,7 +60,7 @@ __all__ = [
     "twin_dispersion", "return_correlation",
     "OracleFault", "OracleParams", "override", "publish", "stale", "stale_provider", "override_provider",
     "CrashScenario", "GBMScenario", "JumpScenario", "ReplayScenario", "FactorScenario", "PathScenario",
-    "Config", "OracleRanges", "Result", "World", "build", "run", "simulate",
+    "Config", "OracleRanges", "Result", "World", "build", "run", "simulate", "using_kernel",
     "load_sweep", "save_sweep", "summarize", "sweep",
     "Topology", "shared_fraction", "source_overlap", "collateral_assets",
     "VenueFault", "freeze", "spike",

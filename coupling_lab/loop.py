@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled import KERNELS, default_kernel, run_compiled, supports
 from .guards import Reader
 from .market import Markets
 from .oracles import Publisher
@@ -93,10 +94,27 @@ class _Venues:
         return venue_tv
 
 
-def run(world):
-    """Run one scenario with fully explicit inputs. See :class:`~coupling_lab.result.Result`."""
+def run(world, kernel=None):
+    """Run one scenario with fully explicit inputs. See :class:`~coupling_lab.result.Result`.
+
+    ``kernel`` chooses the step loop: ``"reference"`` (this module's Python
+    pipeline), ``"compiled"`` (:mod:`coupling_lab.compiled`, the same
+    numbers, for the worlds it covers) or ``"auto"`` (compiled when it covers
+    the world). ``None`` takes :func:`~coupling_lab.compiled.default_kernel`
+    (``"auto"`` unless changed with ``using_kernel`` or ``$COUPLING_LAB_KERNEL``).
+    """
     if not isinstance(world, World):
         raise TypeError(f"world must be a World; got {type(world).__name__}")
+    kernel = default_kernel() if kernel is None else kernel
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    if kernel == "compiled" or (kernel == "auto" and supports(world) is None):
+        return run_compiled(world)
+    return _run_reference(world)
+
+
+def _run_reference(world):
+    """The reference step loop: each part of the pipeline called through its protocol."""
     T, A, K = world.n_steps, world.n_assets, world.n_platforms
     markets = Markets(world.markets, np.exp(world.paths_ta).tolist())
     venues = _Venues(world)

@@ -167,6 +167,25 @@ class FeedRule:
         raise NotImplementedError
 
 
+def fault_masks(faults, n_steps, n_oracles, oracle_provider=None):
+    """Where each feed is stale, and the factor its readers see: ``(stale_tj, override_tj)``, shape (T, J).
+
+    A provider-scope fault marks every feed of that provider (``oracle_provider``
+    gives each feed's provider; ``None``: each feed its own). Overlapping
+    overrides multiply.
+    """
+    stale_tj = np.zeros((n_steps, n_oracles), dtype=bool)
+    override_tj = np.ones((n_steps, n_oracles))
+    provider = tuple(range(n_oracles)) if oracle_provider is None else tuple(oracle_provider)
+    for f in faults:
+        for j in f.feeds(provider):
+            if f.kind == "stale":
+                stale_tj[f.t0:f.t1, j] = True
+            else:
+                override_tj[f.t0:f.t1, j] *= f.factor
+    return stale_tj, override_tj
+
+
 class Publisher:
     """State of ``J`` oracles publishing step by step.
 
@@ -188,15 +207,7 @@ class Publisher:
         self.pub = [0.0] * J             # the feed's honest published price pi_{t-1}
         self.last = [0] * J              # step of its last publication
         self._raw_rows, self._price_rows = [], []
-        stale_tj = np.zeros((n_steps, J), dtype=bool)
-        override_tj = np.ones((n_steps, J))
-        provider = tuple(range(J)) if oracle_provider is None else tuple(oracle_provider)
-        for f in faults:
-            for j in f.feeds(provider):
-                if f.kind == "stale":
-                    stale_tj[f.t0:f.t1, j] = True
-                else:
-                    override_tj[f.t0:f.t1, j] *= f.factor
+        stale_tj, override_tj = fault_masks(faults, n_steps, J, oracle_provider)
         # per step: None (no fault active) or one flag / factor per oracle
         self._stale = [None] * n_steps
         for t in np.flatnonzero(stale_tj.any(axis=1)):

@@ -190,25 +190,32 @@ class Result:
 
     @classmethod
     def from_run(cls, world, kappa_ta, market_ta, venue_tv, feeds, record, engines):
-        oracle_tj = feeds.price_tj
-        reads, cols = [], []
-        for k in range(world.n_platforms):
-            feeds_k, assets_k = world.feeds_of(k), world.assets_of(k)
-            rows = record.reads.get(k)
-            for slot, (j, a) in enumerate(zip(feeds_k, assets_k)):
-                reads.append((k, a, j))
-                cols.append(oracle_tj[:, j] if rows is None else rows[:, slot])
-        read_tr = np.column_stack(cols)
-        return cls(
-            world=world, x_ta=world.paths_ta, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=record.flow_ta,
-            venue_tv=venue_tv, raw_tj=feeds.raw_tj, oracle_tj=oracle_tj, read_tr=read_tr, reads=tuple(reads),
-            count_tk=record.count_tk, notional_tk=record.notional_tk, repaid_tk=record.repaid_tk,
-            bad_debt_tk=record.bad_tk, events=record.log.arrays(),
+        """The Result of :func:`coupling_lab.loop.run`, from its state at the end of the loop."""
+        return cls.from_arrays(
+            world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=record.flow_ta, venue_tv=venue_tv,
+            raw_tj=feeds.raw_tj, oracle_tj=feeds.price_tj, read_rows=record.reads, count_tk=record.count_tk,
+            notional_tk=record.notional_tk, repaid_tk=record.repaid_tk, bad_debt_tk=record.bad_tk,
+            events=record.log.arrays(),
             collateral_k=tuple(getattr(e, "collateral", None) for e in engines),
             debt_k=tuple(getattr(e, "debt", None) for e in engines),
             events_by_kind=record.other_events(), waiting_tk=record.waiting_tk,
-            engine_outputs=tuple(e.finish() for e in engines),
-        )
+            engine_outputs=tuple(e.finish() for e in engines))
+
+    @classmethod
+    def from_arrays(cls, world, *, oracle_tj, read_rows, **series):
+        """A Result from a run's arrays (both step loops end here).
+
+        ``read_rows`` maps a platform with read-side guards to its (T, slots)
+        reads; every other platform read its feeds as published.
+        """
+        reads, cols = [], []
+        for k in range(world.n_platforms):
+            rows = read_rows.get(k)
+            for slot, (j, a) in enumerate(zip(world.feeds_of(k), world.assets_of(k))):
+                reads.append((k, a, j))
+                cols.append(oracle_tj[:, j] if rows is None else rows[:, slot])
+        return cls(world=world, x_ta=world.paths_ta, oracle_tj=oracle_tj, read_tr=np.column_stack(cols),
+                   reads=tuple(reads), **series)
 
     def __post_init__(self):
         w = self.world

@@ -2,6 +2,7 @@
 plan installs them, and the README's launch links open lessons that exist."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -109,6 +110,27 @@ def test_postbuild_installs_the_kit():
     subprocess.run(["bash", "-n", str(post)], check=True)
 
 
+def test_postbuild_caches_the_compiled_loop_for_the_cpu_start_names():
+    """The image's numba cache is built for the generic CPU target that binder/start asks for at run time."""
+    post = (BINDER / "postBuild").read_text()
+    assert re.search(r"^NUMBA_CPU_NAME=generic python -m coupling_lab\.compiled$", post, re.M)
+    assert post.index("python -m coupling_lab.compiled") > post.index("pip install"), "the kit must be installed first"
+    start = BINDER / "start"
+    assert start.stat().st_mode & 0o111, "binder/start must be executable"
+    text = start.read_text()
+    assert text.startswith("#!/bin/bash") and "export NUMBA_CPU_NAME=generic" in text
+    assert text.rstrip().endswith('exec "$@"'), "binder/start must hand over to the server command"
+    subprocess.run(["bash", "-n", str(start)], check=True)
+
+
+def test_the_cache_step_compiles_and_runs_in_a_fresh_process(tmp_path):
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "coupling_lab.compiled"], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert "the step loop is compiled and cached" in out
+    assert any(tmp_path.rglob("*.nbi")), "no numba cache index was written"
+
+
 def test_repo2docker_plan_installs_the_pins():
     """``jupyter-repo2docker --no-build --debug .`` (offline: it only writes the Dockerfile)."""
     r2d = Path(sys.executable).with_name("jupyter-repo2docker")
@@ -118,6 +140,7 @@ def test_repo2docker_plan_installs_the_pins():
     assert result.returncode == 0, out[-3000:]
     assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in out
     assert "./binder/postBuild" in out
+    assert 'R2D_ENTRYPOINT="${REPO_DIR}/binder/start"' in out
     version = (BINDER / "runtime.txt").read_text().strip().removeprefix("python-")
     assert f"python={version}" in out
 

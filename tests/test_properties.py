@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -54,6 +55,13 @@ SETTINGS = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+@pytest.fixture(autouse=True, scope="module", params=["reference", "auto"])
+def kernel(request):
+    """Every property holds on both step loops: the reference, and the compiled one where it covers the world."""
+    with cl.compiled.using_kernel(request.param):
+        yield request.param
 
 SERIES = ("x_t", "kappa_t", "market_t", "venue_tv", "raw_tj", "oracle_tj", "price_tk",
           "count_tk", "notional_tk", "repaid_tk", "bad_debt_tk")

@@ -23,6 +23,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -37,6 +38,13 @@ SETTINGS = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+@pytest.fixture(autouse=True, scope="module", params=["reference", "auto"])
+def kernel(request):
+    """Every property holds on both step loops: the reference, and the compiled one where it covers the world."""
+    with cl.compiled.using_kernel(request.param):
+        yield request.param
 
 ASSET_SERIES = ("x_ta", "kappa_ta", "market_ta", "flow_ta")
 FEED_SERIES = ("venue_tv", "raw_tj", "oracle_tj", "read_tr")

@@ -1,0 +1,181 @@
+"""The compiled step loop against the reference (issue 16, point 1).
+
+The compiled loop must give *identical* results to the reference pipeline
+(``loop.run(world, kernel="reference")``): every series, the event log,
+the final balances and the measures, bit for bit, on random one-asset and
+several-asset worlds (the strategies of the property tests, with keepers
+unlimited so the compiled loop covers them) and on the lessons' configs.
+Worlds it does not cover run on the reference under ``kernel="auto"`` and
+are refused with a one-line ValueError under ``kernel="compiled"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+import coupling_lab as cl
+from coupling_lab import Config, World, build, compiled, run
+from coupling_lab.protections import CircuitBreaker, Delay, RateLimit, keeper_outage
+
+from test_properties import SETTINGS, worlds
+from test_properties_assets import multi_worlds
+
+pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba missing: requirements not installed")
+
+SERIES = ("x_ta", "kappa_ta", "market_ta", "flow_ta", "venue_tv", "raw_tj", "oracle_tj", "read_tr", "price_tk",
+          "count_tk", "notional_tk", "repaid_tk", "bad_debt_tk", "waiting_tk")
+
+
+def assert_identical(a, b):
+    """Every output of two runs equal, bit for bit (NaN where both are NaN)."""
+    for name in SERIES:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert_array_equal(x, y, err_msg=name, strict=True)
+    assert a.reads == b.reads
+    assert list(a.events) == list(b.events)
+    for key in a.events:
+        assert_array_equal(a.events[key], b.events[key], err_msg=key, strict=True)
+    for k in range(a.world.n_platforms):
+        assert_array_equal(a.collateral_k[k], b.collateral_k[k], strict=True)
+        assert_array_equal(a.debt_k[k], b.debt_k[k], strict=True)
+    assert_array_equal(np.array(list(a.measures.as_dict().values()), float),
+                       np.array(list(b.measures.as_dict().values()), float))
+    assert a.measures.excess_drawdown_a == b.measures.excess_drawdown_a
+    assert a.events_by_kind == b.events_by_kind == {}
+    assert [sorted(o) for o in a.engine_outputs] == [sorted(o) for o in b.engine_outputs]
+    for oa, ob in zip(a.engine_outputs, b.engine_outputs):
+        for key in oa:
+            assert_array_equal(oa[key], ob[key], err_msg=key)
+
+
+def unlimited(world):
+    """The same world with every platform's keepers unlimited (what the compiled loop covers)."""
+    platforms = tuple(dataclasses.replace(p, keeper_capacity=None) for p in world.platforms)
+    return World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "platforms": platforms})
+
+
+def both(world):
+    assert compiled.supports(world) is None, compiled.supports(world)
+    return run(world, kernel="compiled"), run(world, kernel="reference")
+
+
+@SETTINGS
+@given(worlds())
+def test_compiled_equals_reference_on_random_one_asset_worlds(world):
+    assert_identical(*both(unlimited(world)))
+
+
+@SETTINGS
+@given(worlds(distinct=True))
+def test_compiled_equals_reference_when_no_two_accounts_tie(world):
+    assert_identical(*both(unlimited(world)))
+
+
+@SETTINGS
+@given(multi_worlds(capacity=False), st.data())
+def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
+    # the compiled loop covers platforms of one asset each: keep each platform's first feed and its accounts
+    books, po = [], []
+    for k, b in enumerate(world.books):
+        a = world.assets_of(k)[0]
+        sel = b.asset_of_accounts() == a
+        if not sel.any():
+            sel[0] = True
+        books.append(cl.Book(b.collateral[sel], b.debt[sel], asset=np.full(int(sel.sum()), a)))
+        po.append(world.feeds_of(k)[0])
+    platforms = tuple(dataclasses.replace(p, keeper_capacity=None) for p in world.platforms)
+    w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__},
+                 "books": tuple(books), "platform_oracle": tuple(po), "platforms": platforms})
+    assert_identical(*both(w))
+
+
+@pytest.mark.parametrize("config", [
+    Config(),
+    Config(sharing=1.0),
+    Config(sharing=0.5, topology="source_overlap"),
+    Config(identical_books=True, sharing=1.0),
+    Config(oracle_faults=(cl.override(0, 150, 170, 0.8),), sharing=1.0),
+    Config(oracle_faults=(cl.stale(0, 100, 300),), sharing=1.0),
+    Config(venue_faults=(cl.spike(0, 120, 125, 0.5), cl.freeze(1, 110, 180)), sharing=0.6),
+    Config(market=cl.MarketParams(depth=2e6, resilience=0.05), sharing=1.0),  # deep cascades and bad debt
+    Config(collateral_sharing=0.6, sharing=0.4),
+    Config(collateral_sharing=1.0, sharing=1.0, oracle_faults=(cl.stale_provider(0, 120, 200),)),
+], ids=lambda c: "config")
+@pytest.mark.parametrize("seed", [0, 7])
+def test_compiled_equals_reference_on_the_lessons_configs(config, seed):
+    w = build(config, seed)
+    a, b = both(w)
+    assert_identical(a, b)
+    assert run(w).events["t"].size == a.events["t"].size  # "auto" takes the compiled loop here
+
+
+def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
+    w = build(Config(sharing=1.0), 0)
+    assert compiled.supports(w) is None
+    a = run(w)
+    assert a.events["t"].size > 1000 and a.measures.synchrony > 0.9
+
+
+@pytest.mark.parametrize("change, reason", [
+    (dict(read_guards=((Delay(hop=5),),) * 5), "read-side guards"),
+    (dict(platform_faults=(keeper_outage(0, 100, 120),)), "platform faults"),
+    ("capacity", "keeper capacity"),
+    ("rate_limit", "keeper capacity, a rate limit or a breaker"),
+    ("breaker", "keeper capacity, a rate limit or a breaker"),
+])
+def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
+    w = build(Config(sharing=1.0), 0)
+    fields = {f: getattr(w, f) for f in w.__dataclass_fields__}
+    if change == "capacity":
+        fields["platforms"] = tuple(dataclasses.replace(p, keeper_capacity=50) for p in w.platforms)
+    elif change == "rate_limit":
+        fields["platforms"] = tuple(dataclasses.replace(p, rate_limit=RateLimit(limit_usd=1e6, window=10))
+                                    for p in w.platforms)
+    elif change == "breaker":
+        fields["platforms"] = tuple(dataclasses.replace(p, breaker=CircuitBreaker(drop=0.1, window=10, pause=5))
+                                    for p in w.platforms)
+    else:
+        fields.update(change)
+    w = World(**fields)
+    why = compiled.supports(w)
+    assert why is not None and reason in why
+    with pytest.raises(ValueError, match=r"kernel='compiled' cannot run this world: .*" + reason):
+        run(w, kernel="compiled")
+    assert_identical(run(w), run(w, kernel="reference"))  # "auto" falls back
+
+
+def test_kernel_names_are_checked():
+    w = build(Config(scenario=cl.CrashScenario(n_steps=20, start=2, duration=5)), 0)
+    with pytest.raises(ValueError, match=r"kernel must be one of \('auto', 'compiled', 'reference'\); got 'fast'"):
+        run(w, kernel="fast")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        with compiled.using_kernel("numba"):
+            pass
+
+
+def test_using_kernel_and_the_environment_choose_the_default(monkeypatch):
+    assert compiled.default_kernel() == "auto"
+    with compiled.using_kernel("reference"):
+        assert compiled.default_kernel() == "reference"
+        with compiled.using_kernel("compiled"):
+            assert compiled.default_kernel() == "compiled"
+        assert compiled.default_kernel() == "reference"
+    monkeypatch.setenv("COUPLING_LAB_KERNEL", "reference")
+    assert compiled.default_kernel() == "reference"
+    monkeypatch.setenv("COUPLING_LAB_KERNEL", "turbo")
+    with pytest.raises(ValueError, match=r"COUPLING_LAB_KERNEL must be one of .*; got 'turbo'"):
+        compiled.default_kernel()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 127, 128, 129, 255, 256, 1000, 4097])
+def test_pairwise_sum_is_numpys_sum_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    a = np.concatenate([[np.pi], rng.lognormal(0.0, 4.0, n) * rng.choice([-1.0, 1.0], n), [np.e]])
+    assert compiled._pairwise_sum(a, 1, n) == float(a[1:n + 1].sum())
+
