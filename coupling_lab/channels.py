@@ -67,13 +67,15 @@ import numpy as np
 
 from ._validation import Interval, check_scalar
 from .config import Config
+from .lessons.text import Prose
 from .margin import PlatformParams
 from .oracles import stale_provider
 from .simulation import simulate
 
 __all__ = ["N_PLATFORMS", "ASSETS", "Asset", "Control", "CONTROLS", "Corner", "CORNERS", "FAULTS", "OUTAGE",
            "lesson_config", "run_pair", "RunSummary", "summarize_run", "readout_lines", "corner_of",
-           "corner_rows", "deepest_corner", "seed_means", "quoted_figures", "percent"]
+           "corner_rows", "deepest_corner", "seed_means", "quoted_figures", "percent", "QUOTED_SEEDS", "QUOTED",
+           "corner_observations", "seed_findings", "outage_findings"]
 
 N_PLATFORMS = 4
 
@@ -377,3 +379,50 @@ def quoted_figures(corners, outage):
         "outage_own": percent(outage.own_excess),
         "outage_sync": f"{outage.synchrony:.2f}",
     }
+
+
+# --------------------------------------------------------------------------- what the lesson reveals after Check
+#: The seeds of the lesson's findings, and what :func:`quoted_figures` gives over them
+#: (``seed_means(..., n_seeds=QUOTED_SEEDS)`` at every corner and with the outage: 250 runs, a few
+#: seconds, too slow to run when a learner presses Check; ``tests/test_channels.py`` runs them and compares).
+QUOTED_SEEDS = 50
+QUOTED = {
+    "together_common": "9.6 %", "market_common": "5.9 %", "apart_own": "1.0 %", "provider_own": "0.8 %",
+    "apart_sync": "0.17", "provider_sync": "0.35", "market_sync": "0.33", "together_sync": "0.99",
+    "outage_own": "4.2 %", "outage_sync": "0.94",
+}
+
+
+def corner_observations():
+    """What the four corner presets show on the lesson's seed (revealed after the corner prediction)."""
+    return Prose("With **one feed, one market** the raster's rows are copies of each other and asset 0 falls well "
+                 "below its fundamental path. With **own feeds, one market** the rows interleave: the same market "
+                 "takes everyone's selling, but spread over more minutes, so it recovers in between. With **own "
+                 "markets** each platform moves only its own asset, and each of those moves is small, whatever the "
+                 "oracle dial says.")
+
+
+def seed_findings(quoted=None):
+    """The corners over :data:`QUOTED_SEEDS` seeds (revealed after the corner prediction).
+
+    ``quoted``: a :func:`quoted_figures` dict (default :data:`QUOTED`)."""
+    q = QUOTED if quoted is None else quoted
+    return Prose(
+        f"**Over {QUOTED_SEEDS} seeds:**\n\n"
+        f"- The common asset: one feed and one market push asset 0 a further **{q['together_common']}** below its "
+        f"fundamental path on average; own feeds into one market: **{q['market_common']}**. With all the "
+        "collateral shared, sharing the oracle too deepens the crash; with own collateral it does not (next line).\n"
+        "- With own collateral no market takes more than one platform's selling: fully apart, the deepest own "
+        f"asset falls a further {q['apart_own']}; with one provider, {q['provider_own']}.\n"
+        f"- Timing follows the oracle dial: synchrony is {q['apart_sync']} fully apart, {q['provider_sync']} with "
+        f"one provider, {q['market_sync']} with one market and {q['together_sync']} with both. One provider lines "
+        "the platforms up even on different assets, but while the provider works that costs little: the markets "
+        "are apart.")
+
+
+def outage_findings(quoted=None):
+    """The provider 0 outage at *one provider, own markets* over :data:`QUOTED_SEEDS` seeds."""
+    q = QUOTED if quoted is None else quoted
+    return Prose(f"Over {QUOTED_SEEDS} seeds the deepest own asset falls a further **{q['outage_own']}** "
+                 f"({q['provider_own']} without the outage) and synchrony jumps to **{q['outage_sync']}**. At "
+                 "dial 0 nobody reads provider 0, and the outage changes nothing.")

@@ -29,6 +29,7 @@ from .market import MarketParams, next_kappa
 from .measures import twin_dispersion
 from .oracles import OracleParams, override
 from .perps import PerpParams
+from .replays import REPLAYS
 from .scenarios import CrashScenario
 from .simulation import Config, simulate
 from .sweep import summarize, sweep
@@ -285,6 +286,39 @@ def _e10_2():
             "adl_max_pct": 100 * float(adl.share.max()), "adl_closed": adl.n_closed}
 
 
+# --------------------------------------------------------------------------- 11
+def _e11_1():
+    # a vault at its liquidation price holds collateral worth ratio x debt; it covers debt plus penalty
+    # while the price stays above (1 + penalty) / ratio of that price
+    ratio, penalty, pstar = 1.5, 0.13, 136.0
+    low = float(REPLAYS["black-thursday"].prices()[:, 0].min())
+    return {"buffer_pct": 100 * (1 - (1 + penalty) / ratio), "water_usd": pstar * (1 + penalty) / ratio,
+            "low_usd": low}
+
+
+def _e11_2():
+    bt = REPLAYS["black-thursday"]
+    time, working = bt.run(), bt.run(outage_end_h=0.0)
+    path = bt.prices()[:, 0]
+    low = float(path.min())
+    out = {"bad_time": time.figures[0].model / 1e6, "book": time.notes["book_debt"] / 1e6,
+           "share_pct": 100 * time.notes["bad_share"], "bad_working": working.figures[0].model / 1e6}
+    for h in (14, 20):
+        out[f"bad_{h}"] = bt.run(outage_start_h=float(h)).figures[0].model / 1e6
+    for h in (10, 14, 20):  # minute steps: hour h is step 60 h
+        out[f"fall_{h}_pct"] = 100 * (1 - low / float(path[60 * h]))
+    return out
+
+
+def _e11_3():
+    lu = REPLAYS["luna"]
+    lt = lu.world()[0].platforms[0].lt
+    floor05, none = lu.run(min_answer=0.05), lu.run(min_answer=0.0)
+    return {"lt": lt, "hand_ratio": lt * 0.107 / 0.01, "feed_05": floor05.figures[0].model,
+            "ratio_05": floor05.figures[2].model, "attack_05_musd": floor05.figures[3].model / 1e6,
+            "ratio_none": none.figures[2].model}
+
+
 def _x(lesson, number, title, question, solution, solve, claimed, digits=3):
     return Exercise(lesson, number, title, question.strip(), solution.strip(), solve, claimed, digits)
 
@@ -487,6 +521,48 @@ EXERCISES = (
        "piled on the top of the queue (the most profitable, most leveraged).",
        _e10_2, {"shortfall_musd": 3.35, "winners": 696, "hc_paying": 696, "hc_median_pct": 19.1, "adl_paying": 295,
                 "adl_max_pct": 95.84, "adl_closed": 286}, digits=2),
+    _x("11", 1, "Black Thursday's buffer by hand",
+       "A Maker vault has a liquidation ratio of 150 % and a liquidation penalty of 13 % (ETH-A's `mat` and `chop` "
+       "in 2020, FACTS-mechanisms.md §1.1): at its liquidation price "
+       "its collateral is worth 1.5 times its debt. How far (%) below its liquidation price can the price of ETH go "
+       "before the collateral no longer covers the debt plus the penalty? A vault's liquidation price is 136 USD, "
+       "where ETH stood about 12 hours into Black Thursday: below which price is it under water, and did the "
+       "replay's path go that low (`REPLAYS[\"black-thursday\"].prices()`)?",
+       "The collateral covers debt plus penalty while $1.5\\,d\\,x \\ge 1.13\\,d$, down to $x = 1.13/1.5$: a buffer "
+       "of $1 - 1.13/1.5 = {buffer_pct:.1f}$ %. At 136 USD the vault is under water below $136 \\times 1.13/1.5 = "
+       "{water_usd:.2f}$ USD, and the path's low is {low_usd:.2f} USD: yes. A vault that crosses 136 USD while the "
+       "keepers are out and is liquidated only at the low leaves bad debt.",
+       _e11_1, {"buffer_pct": 24.67, "water_usd": 102.45, "low_usd": 95.87}, digits=2),
+    _x("11", 2, "When the keepers fail matters",
+       "Run the Black Thursday replay as at the time (`REPLAYS[\"black-thursday\"].run()`: keepers out from hour 10 "
+       "to the low at hour 26), with the keepers failing only from hour 14 and from hour 20 (`outage_start_h=14`, "
+       "`20`), and with keepers working (`outage_end_h=0`). Give the bad debt of each (M DAI, `.figures[0].model`) "
+       "and, as at the time, its share of the book's debt (`.notes`). Then read off the path by how much (%) ETH "
+       "falls from hour 10, 14 and 20 to the low, and compare with exercise 11.1's buffer.",
+       "As at the time: {bad_time:.2f} M DAI, {share_pct:.1f} % of a book of {book:.1f} M DAI. Keepers out from "
+       "hour 14: {bad_14:.2f} M DAI; from hour 20: {bad_20:.2f} M DAI; keepers working: {bad_working:.2f} M DAI. "
+       "From hour 10 ETH falls {fall_10_pct:.1f} % to the low, from hour 14 {fall_14_pct:.1f} %, from hour 20 "
+       "{fall_20_pct:.1f} %. A vault that becomes liquidatable while the keepers are out waits for them until hour "
+       "26, and goes under water only if the price falls through its buffer of about 25 % (exercise 11.1) in that "
+       "wait. From hour 10 the price has room to; from hour 14 only just; from hour 20 it has not: the bad debt "
+       "comes from the vaults that cross in the first hours of the outage.",
+       _e11_2, {"bad_time": 2.65, "share_pct": 2.66, "book": 99.83, "bad_14": 0.12, "bad_20": 0.0,
+                "bad_working": 0.0, "fall_10_pct": 33.61, "fall_14_pct": 25.9, "fall_20_pct": 13.92}, digits=2),
+    _x("11", 3, "Borrowing against a floored feed",
+       "In the LUNA replay the platforms have LT 0.6 (a teaching value). A borrower buys LUNA at the market, posts "
+       "it and borrows LT times its value at the feed's price. With the feed stuck at 0.107 USD and the market at "
+       "0.01 USD (as reported, FACTS-mechanisms.md §2.1), how many "
+       "USD can they borrow per USD spent? Now run the replay with a floor of 0.05 USD "
+       "(`REPLAYS[\"luna\"].run(min_answer=0.05)`, `.figures`): what does the feed read when the market reaches "
+       "0.01 USD, how many USD does one USD of LUNA borrow, and how much LUNA (USD at the market) borrows Blizz's "
+       "reported 8.3 M USD? And with no floor (`min_answer=0`)?",
+       "By hand: ${lt:.1f} \\times 0.107 / 0.01 = {hand_ratio:.2f}$ USD per USD spent. With a 0.05 USD floor the "
+       "feed reads {feed_05:.3f} USD, one USD of LUNA borrows {ratio_05:.2f} USD (the model's market is a little "
+       "above 0.01 at that step), and {attack_05_musd:.2f} M USD of LUNA borrows 8.3 M USD. With no floor the feed "
+       "follows the market and one USD borrows {ratio_none:.2f} USD, LT itself: nothing to gain. The floor's level "
+       "sets how much the stuck price pays.",
+       _e11_3, {"lt": 0.6, "hand_ratio": 6.42, "feed_05": 0.05, "ratio_05": 2.89, "attack_05_musd": 2.87,
+                "ratio_none": 0.6}, digits=2),
 )
 
 

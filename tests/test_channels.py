@@ -94,27 +94,42 @@ def test_provider_outage_freezes_every_feed_of_provider_0():
     assert len({r.world.feeds_of(k)[0] for k in range(ch.N_PLATFORMS)}) == ch.N_PLATFORMS  # four different feeds
 
 
-# --------------------------------------------------------------------------- prose pinned to runs
-#: every number the notebook's prose quotes from a run, in the words it uses
+# --------------------------------------------------------------------------- findings pinned to runs
+#: every number the lesson's findings quote from a run, in the words they use (shown after Check)
 PHRASES = {
-    "together_common": "one feed and one market push asset 0 a further **{}**",
-    "market_common": "own feeds into one market: **{}**",
-    "apart_own": "fully apart, the deepest own asset falls a further {}",
-    "provider_own": "with one provider, {}",
+    "together_common": "one feed and one market push asset 0 a further {} below",
+    "market_common": "own feeds into one market: {}.",
+    "apart_own": "fully apart, the deepest own asset falls a further {};",
+    "provider_own": "with one provider, {}.",
     "apart_sync": "synchrony is {} fully apart",
     "provider_sync": "{} with one provider",
     "market_sync": "{} with one market",
     "together_sync": "{} with both",
-    "outage_own": "the deepest own asset falls a further **{}**",
-    "outage_sync": "synchrony jumps to **{}**",
+    "outage_own": "the deepest own asset falls a further {} (",
+    "outage_sync": "synchrony jumps to {}.",
 }
 
 
-def test_every_quoted_figure_is_in_the_prose(quoted):
-    prose = _prose()
+def test_the_findings_quote_what_50_seeds_give(quoted):
+    """The revealed text (made from the pinned figures, too slow to run on Check) is the one these runs give."""
+    assert N_SEEDS == ch.QUOTED_SEEDS
+    assert quoted == ch.QUOTED
+    assert ch.seed_findings(quoted) == ch.seed_findings() and ch.outage_findings(quoted) == ch.outage_findings()
+    text = str(ch.seed_findings()) + " " + str(ch.outage_findings())
     assert set(PHRASES) == set(quoted)
-    missing = {k: PHRASES[k].format(v) for k, v in quoted.items() if PHRASES[k].format(v) not in prose}
-    assert not missing, f"prose does not quote the measured figures: {missing}"
+    missing = {k: PHRASES[k].format(v) for k, v in quoted.items() if PHRASES[k].format(v) not in text}
+    assert not missing, f"the findings do not quote the measured figures: {missing}"
+    assert f"Over {N_SEEDS} seeds" in text and f"({quoted['provider_own']} without the outage)" in text
+
+
+def test_the_notebook_states_no_finding_before_check(quoted):
+    """The learner reads the figures only after pressing Check: the notebook's own text holds none of them."""
+    prose = _prose()
+    for key in ("together_common", "market_common", "together_sync", "outage_own", "outage_sync"):
+        assert quoted[key] not in prose, (key, quoted[key])
+    code = " ".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
+    for fn in ("corner_observations", "seed_findings", "outage_findings"):
+        assert f"ask.after_check({fn})" in code, fn
 
 
 def test_real_numbers_in_the_prose_match_the_model_parameters():

@@ -14,7 +14,7 @@ from coupling_lab.serve import MB_PER_KERNEL, SERVER_MB, ClassSettings, class_fu
 REPO = Path(__file__).resolve().parents[1]
 GUIDE_MD = REPO / "docs" / "instructor-guide.md"
 GUIDE_NB = REPO / "notebooks" / "instructor-guide.ipynb"
-LESSONS = ("00", "01", "02", "02b", "03", "04", "05", "06", "07", "08", "09", "10")
+LESSONS = ("00", "01", "02", "02b", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 
 
 def flat(text):

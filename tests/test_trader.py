@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 from numpy.testing import assert_allclose  # noqa: E402
 
 from coupling_lab import Book, Config, PlatformParams, build, run  # noqa: E402
+from coupling_lab.lessons import traders_view as tv  # noqa: E402
 from coupling_lab.trader import (  # noqa: E402
     Position, cascade_odds, crowd_world, debt_for_health, needed_health, place_in_map, safe_health,
 )
@@ -161,27 +162,39 @@ def test_the_cascade_only_adds_risk(pinned):
 
 
 def test_the_numbers_the_lesson_quotes(pinned):
-    text = prose()
+    """The runs give the figures the lesson reveals after Check; the notebook's own text holds none of them."""
     sh, own = pinned["shared"], pinned["own"]
     n = len(PINNED_SEEDS)
     # a position at health 1.50: caught in 29 / 14 / 0 of 40 runs
     counts = [round(sh.caught(1.50, c) * n) for c in ("shared", "independent", "no cascade")]
     assert counts == [29, 14, 0]
-    assert "**29 of 40**" in text and "**14 of 40**" in text and "**0 of 40**" in text
     # safe in 9 of 10: 1.57 / 1.52 / 1.48, about 0.05 on top, liquidation prices 1272 / 1316 USD
     hs, hi, hc = (sh.safe_health(0.9, c) for c in ("shared", "independent", "no cascade"))
     assert (round(hs, 2), round(hi, 2), round(hc, 2)) == (1.57, 1.52, 1.48)
     assert round(sh.extra_buffer(0.9), 2) == 0.05
     assert (round(2000 / hs), round(2000 / hi)) == (1272, 1316) and round(2000 / hi - 2000 / hs) == 43
-    for quoted in ("**1.57**", "**1.52**", "1.48 without the cascade", "**0.05 of health on top**",
-                   "1272 against 1316 USD", "about 43 USD lower", "1.48 became 1.52 with independent feeds and 1.57"):
-        assert quoted in text, quoted
     # on P1's own feed with the crowd sharing: 18 of 40 instead of 29, and still 1.57 at 9 in 10
     assert round(own.caught(1.50, "shared") * n) == 18
     assert round(own.safe_health(0.9, "shared"), 2) == 1.57
-    assert "caught in 18 of 40 runs instead of 29" in text and "it still needs health 1.57" in text
     # 1.50 at entry is a liquidation price of 1333 USD, below the crash's 1400 USD
-    assert round(Position(10.0, debt_for_health(1.5, 10.0, 2000.0, 0.8)).liquidation_price(0.8)) == 1333
+    assert round(Position(10.0, debt_for_health(1.5, 10.0, 2000.0, 0.8)).liquidation_price(0.8)) == 1333 < 1400
+
+    # the revealed text is made from the pinned figures (too slow to run on Check): they are these runs'
+    assert tuple(tv.QUOTED_SEEDS) == tuple(PINNED_SEEDS)
+    assert tv.quoted_figures(pinned) == tv.QUOTED
+    assert tv.runs_findings(tv.quoted_figures(pinned)) == tv.runs_findings()
+    text = str(tv.runs_findings())
+    for quoted in ("Over 40 runs (seeds 1–40; the app shows 8", "liquidation price 1333 USD", "29 of 40", "14 of 40",
+                   "0 of 40", "health 1.57 when the feeds are shared", "1.52 when they are independent",
+                   "1.48 without the cascade", "0.05 of health on top", "1272 against 1316 USD",
+                   "about 43 USD lower", "1.48 became 1.52 with independent feeds and 1.57",
+                   "caught in 18 of 40 runs instead of 29", "it still needs health 1.57"):
+        assert quoted in text, quoted
+    lesson = prose()
+    for number in ("of 40", "1.57", "1.52", "1.48", "0.05 of health", "1272", "43 USD"):
+        assert number not in lesson, f"the notebook states {number!r} where a learner reads it before Check"
+    code = " ".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
+    assert "ask.after_check(runs_findings)" in code
 
 
 def test_the_map_numbers_the_lesson_quotes():

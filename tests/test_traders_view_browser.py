@@ -4,8 +4,9 @@ Modelled on ``tests/test_app_browser.py`` (which also covers this lesson with
 the checks every lesson gets): one server (``coupling_lab.serve``, the
 configuration ``make serve`` uses), Debian's chromium through playwright, one
 page. Here: what is particular to this lesson -- two figures, the second
-hidden until the prediction is checked, sentences instead of Python values,
-and controls besides the main one.
+hidden until the prediction is checked, the 40-run findings (none of their
+numbers on the page before Check), sentences instead of Python values, and
+controls besides the main one.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from coupling_lab.lessons import traders_view as tv
 from coupling_lab.serve import HIDDEN_ERROR, BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,6 +114,14 @@ def learner_text(pg):
       c.querySelectorAll('code, pre, script, style, template').forEach(e => e.remove()); return c.innerText; }""")
 
 
+def findings_phrases():
+    """Phrases of the findings revealed after Check, with the 40-run numbers."""
+    q = tv.QUOTED
+    return [f"liquidated in {q['caught_shared']} runs", f"in {q['caught_indep']} when each reads its own",
+            f"{q['buffer']} of health on top", f"({q['price_shared']} against {q['price_indep']} USD)",
+            f"caught in {q['own_caught']} runs"]
+
+
 def status_text(pg):
     return " ".join(pg.locator(STATUS).all_inner_texts()).strip()
 
@@ -143,15 +153,22 @@ def test_the_runs_wait_for_the_prediction(page):
     readouts = page.locator(READOUT)
     assert readouts.count() == 2
     assert readouts.nth(0).is_visible() and not readouts.nth(1).is_visible()
-    assert "To be safe in 90 % of the runs" not in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "To be safe in 90 % of the runs" not in body
+    for phrase in findings_phrases():
+        assert phrase not in body, f"{phrase!r} is on the page before the learner checked the prediction"
+    assert page.locator(".cl-revealed").count() == 1 and "once you have pressed Check" in body
     assert page.locator(FIGURE_DIV).count() == 2
     assert visible_figures(page) == 1
     page.locator(".cl-prediction input[type=radio]").nth(1).check()
     page.locator(".cl-prediction button", has_text="Check").click()
     assert wait_for(page, lambda: readouts.nth(1).is_visible()), "the runs did not appear after Check"
     assert wait_for(page, lambda: visible_figures(page) == 2), "the runs' figure did not appear after Check"
+    assert wait_for(page, lambda: all(p in page.inner_text("body") for p in findings_phrases())), \
+        [p for p in findings_phrases() if p not in page.inner_text("body")]
     body = page.inner_text("body")
     assert "Right." in body and "To be safe in 90 % of the runs" in body
+    assert "once you have pressed Check" not in body
     assert not PYTHON_REPR.search(learner_text(page)), PYTHON_REPR.search(learner_text(page)).group(0)
     shot(page, "-revealed")
 

@@ -3,8 +3,9 @@
 Modelled on ``test_app_browser.py`` (which also runs its generic checks on
 this lesson: main control, hostile updates, no source in the page) and
 reusing its page helper; this file checks what is particular to the lesson:
-the prediction comes before the figure and reveals only after Check, the
-second dial and the fault move the figure, the corner presets set both dials
+the prediction comes before the figure and reveals only after Check (the
+corners of one seed in its box, and further down the observations and the
+50-seed findings: none of their numbers is on the page before), the second dial and the fault move the figure, the corner presets set both dials
 in one go, and no readout is a Python repr.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 import pytest
 
+from coupling_lab import channels as ch
 from coupling_lab.serve import BackgroundServer
 from test_app_browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, EXCEPTION_NAME,
                               LEAK_MARKERS, NOTEBOOKS, LessonPage)
@@ -55,6 +57,26 @@ def _wait_for_readout(lesson, text, timeout=CHANGE_TIMEOUT_S):
     return False
 
 
+def findings_phrases():
+    """Phrases of the text revealed further down the page after Check, with the 50-seed numbers."""
+    q = ch.QUOTED
+    return ["the raster's rows are copies of each other", f"push asset 0 a further {q['together_common']} below",
+            f"own feeds into one market: {q['market_common']}", f"{q['together_sync']} with both",
+            f"falls a further {q['outage_own']} ({q['provider_own']} without the outage)",
+            f"synchrony jumps to {q['outage_sync']}"]
+
+
+def _wait_for_body(lesson, phrases, timeout=CHANGE_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = lesson.page.inner_text("body")
+        if all(p in body for p in phrases):
+            return []
+        lesson.page.wait_for_timeout(250)
+    body = lesson.page.inner_text("body")
+    return [p for p in phrases if p not in body]
+
+
 def _assert_clean(lesson):
     body = lesson.page.inner_text("body")
     for marker in LEAK_MARKERS:
@@ -81,12 +103,20 @@ def test_prediction_comes_first_and_reveals_only_after_check(page):
     reveal = p.locator(".cl-corners")
     assert question.bounding_box()["y"] < p.locator(CANVAS).first.bounding_box()["y"], "the figure is above the question"
     assert not reveal.is_visible(), "the corners are shown before the learner answered"
+    body = p.inner_text("body")
+    for phrase in findings_phrases():
+        assert phrase not in body, f"{phrase!r} is on the page before the learner checked the prediction"
+    assert p.locator(".cl-revealed").count() == 3 and body.count("once you have pressed Check") == 3
     question.locator("label", has_text="one feed, one market").click()
     question.get_by_role("button", name="Check").click()
     reveal.wait_for(state="visible", timeout=CHANGE_TIMEOUT_S * 1000)
     text = reveal.inner_text()
     assert "deepest crash is at" in text and "one feed, one market" in text
     assert "Right." in question.inner_text()
+    missing = _wait_for_body(page, findings_phrases())
+    assert not missing, f"not on the page after Check: {missing}"
+    assert "once you have pressed Check" not in p.inner_text("body")
+    page.screenshot("-checked")
     _assert_clean(page)
 
 

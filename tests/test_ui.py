@@ -262,6 +262,56 @@ def test_prediction_reveal_hidden_until_checked():
     assert box.layout.display is None
 
 
+def test_after_check_blocks_stay_empty_and_hidden_until_checked():
+    import ipywidgets as widgets
+
+    from coupling_lab.lessons.text import Prose
+    from coupling_lab.ui import Revealed
+
+    calls = []
+
+    def findings():
+        calls.append(1)
+        return Prose("With seed 1: **29.8 %**.\n\n- one <b>\n- two")
+
+    app = widgets.HTML("an app that answers the question")
+    q = Prediction("Q?", ["a", "b"], answer=0)
+    block = q.after_check(findings, app, waiting="Wait for it.")
+    assert isinstance(block, Revealed) and isinstance(block, widgets.VBox) and q.revealed == [block]
+    # before Check: nothing computed, nothing in the widgets, the app hidden, the waiting line shown
+    assert calls == [] and block.text == "" and not block.shown
+    assert all(p.layout.display == "none" for p in block.parts) and app.layout.display == "none"
+    assert block.waiting.layout.display is None and "Wait for it." in block.waiting.value
+    q.choice.value = "b"
+    assert q.check() is False  # a wrong answer is a commitment too
+    assert block.shown and calls == [1]
+    assert block.text == "<div class='cl-prose'><p>With seed 1: <b>29.8 %</b>.</p><ul><li>one &lt;b&gt;</li>" \
+                         "<li>two</li></ul></div>"
+    assert all(p.layout.display is None for p in block.parts) and block.waiting.layout.display == "none"
+    q.choice.value = "a"
+    q.check()
+    assert calls == [1]  # computed once
+    late = q.after_check(lambda: "plain & simple")  # made after the learner committed: shown at once
+    assert late.shown and late.text == "<p>plain &amp; simple</p>"
+
+
+def test_after_check_block_that_fails_shows_one_line_and_stays_hidden():
+    def broken():
+        raise RuntimeError("no runs\nsecond line")
+
+    q = Prediction("Q?", ["a", "b"], answer=0)
+    block = q.after_check(broken)
+    q.choice.value = "a"
+    assert q.check() is True
+    assert not block.shown and block.parts[0].layout.display == "none"
+    assert block.status.message.startswith("Could not update (RuntimeError: no runs)")
+    assert "second line" not in block.status.message
+    with pytest.raises(TypeError, match="contents must be widgets or functions; got str"):
+        q.after_check("the answer, not hidden")
+    with pytest.raises(ValueError, match="at least 1"):
+        q.after_check()
+
+
 def test_lesson_app_requires_bounds_for_every_control():
     import ipywidgets as widgets
 

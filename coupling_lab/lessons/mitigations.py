@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..margin import PlatformParams
 from ..market import MarketParams
 from ..oracles import OracleParams, override
 from ..scenarios import CrashScenario, GBMScenario
 from ..simulation import Config, OracleRanges, simulate
 from .controls import Control
-from .text import Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct, fmt_sync
+from .text import Prose, Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct, fmt_sync
 
 __all__ = ["SCENARIOS", "SEED_MAX", "DESIGN_KNOBS", "CONTROLS", "design_config", "design_run", "measure_rows",
            "comparison_sentence", "LAB_SCENARIOS", "LAB_CONTROLS", "PROTECTIONS", "Protection", "lab_config",
            "lab_runs", "lab_costs", "cost_rows", "COST_HEAD", "picks_sentence", "describe_protections",
            "TRADEOFF_SETTINGS", "TRADEOFF_RATE_VARIANTS", "TRADEOFF_CONTROLS", "tradeoff_frame", "tradeoff_summary",
-           "tradeoff_point", "tradeoff_table", "TRADEOFF_HEAD", "setting_label", "LIVE_SEEDS"]
+           "tradeoff_point", "tradeoff_table", "TRADEOFF_HEAD", "setting_label", "LIVE_SEEDS", "design_findings",
+           "lab_quoted", "lab_findings", "fallback_switch_minute", "tradeoff_quoted", "tradeoff_findings",
+           "TRADEOFF_QUOTED", "TRADEOFF_QUOTED_SEEDS"]
 
 SCENARIOS = ("crash", "bad report")
 SEED_MAX = 9999
@@ -93,6 +97,18 @@ def comparison_sentence(a, b):
     return Sentence(f"Extra fall from forced selling: design A {fmt_pct(extra_fall(a.excess_drawdown))}, design B "
                     f"{fmt_pct(extra_fall(b.excess_drawdown))}. Busiest ten minutes: A {fmt_pct(a.peak_flow_share, 0)} "
                     f"of the selling, B {fmt_pct(b.peak_flow_share, 0)}.")
+
+
+def design_findings(seed=1):
+    """What the two designs show with B's oracle delay at 60 minutes in the crash (the second
+    prediction's reveal), computed from the two runs of ``seed``."""
+    a = measure_rows(design_run("crash", seed).measures)
+    b = measure_rows(design_run("crash", seed, delay=60).measures)
+    return Prose(f"With seed {seed} the extra fall from forced selling drops from **{a['excess drawdown'][0]}** "
+                 f"(design A) to **{b['excess drawdown'][0]}** (design B), and the busiest ten minutes carry "
+                 f"{b['peak flow'][0]} of the selling instead of {a['peak flow'][0]}. The platforms of design B "
+                 "see the impact of their sales an hour late, when resilience has healed it: the loop of lesson 03 "
+                 "is cut.")
 
 
 
@@ -288,6 +304,75 @@ def describe_protections():
     return Sentence("\n".join(f"{p.name}: {p.setting}. Source: {p.source}." for p in PROTECTIONS.values()))
 
 
+def fallback_switch_minute(result):
+    """Minutes after the bad report starts at which P1's read first leaves the shared oracle 0 (the
+    fallback switched), or None if it never does."""
+    moved = np.flatnonzero(np.abs(result.price_tk[:, 0] - result.oracle_tj[:, 0]) > 1e-9)
+    return int(moved[0]) - LAB_T0 if moved.size else None
+
+
+def _lab_table(scenario, size_pct, picks, seed):
+    """The lab's costs table of one pick as ``{row name: (protected, unprotected)}`` (formatted text)."""
+    r = lab_runs(scenario, size_pct, seed, picks)
+    return {row[0]: row[1:3] for row in cost_rows(lab_costs(r["on"]), lab_costs(r["off"]))}, r["on"]
+
+
+def lab_quoted(seed=1):
+    """The numbers the lab's findings quote, formatted as its table shows them (runs of ``seed``)."""
+    osm, _ = _lab_table("crash", 30, ("osm",), seed)
+    rate, _ = _lab_table("crash", 30, ("rate",), seed)
+    outage, _ = _lab_table("crash", 30, ("outage",), seed)
+    none, _ = _lab_table("bad report", 30, (), seed)
+    osm_b, _ = _lab_table("bad report", 30, ("osm",), seed)
+    anchor_b, _ = _lab_table("bad report", 30, ("anchor",), seed)
+    fb, fb_run = _lab_table("bad report", 30, ("fallback",), seed)
+    fb60, fb60_run = _lab_table("bad report", 60, ("fallback",), seed)
+    breaker, _ = _lab_table("bad report", 30, ("breaker",), seed)
+    number = lambda text: text.split(" ")[0]  # noqa: E731  ("274,560 account-min" -> "274,560")
+    return {
+        "osm_fall": osm["extra fall"][0], "twin_fall": osm["extra fall"][1],
+        "rate_fall": rate["extra fall"][0], "rate_waiting": number(rate["waiting"][0]),
+        "rate_mean_delay": number(rate["mean delay"][0]), "rate_longest": number(rate["longest delay"][0]),
+        "outage_bad": outage["bad debt"][0], "outage_fall": outage["extra fall"][0],
+        "report_bad": none["bad debt"][0], "report_fall": none["extra fall"][0],
+        "osm_sold": osm_b["sold"][0], "anchor_sold": anchor_b["sold"][0],
+        "fallback_bad": fb["bad debt"][0], "fallback_minutes": fallback_switch_minute(fb_run),
+        "fallback60_bad": fb60["bad debt"][0], "fallback60_minutes": fallback_switch_minute(fb60_run),
+        "breaker_bad": breaker["bad debt"][0],
+    }
+
+
+def _later(minutes):
+    if minutes is None:
+        return "never"
+    return "at once" if minutes == 0 else f"{minutes} minute{'s' if minutes != 1 else ''} later"
+
+
+def lab_findings(seed=1):
+    """What the lab shows with seed ``seed``, protection by protection (the first prediction's reveal)."""
+    q = lab_quoted(seed)
+    sold = (f"({q['osm_sold']})" if q["osm_sold"] == q["anchor_sold"]
+            else f"({q['osm_sold']} and {q['anchor_sold']})")
+    return Prose(
+        f"**The crash, seed {seed}.** The **Oracle security module** raises the extra fall from {q['twin_fall']} "
+        f"(unprotected twin) to **{q['osm_fall']}**: the price read by P1 moves in hourly steps, and each step "
+        "sets off a burst of selling. The **Rate limit** alone brings the extra fall down to "
+        f"**{q['rate_fall']}**, but accounts wait: {q['rate_waiting']} account-minutes liquidatable and "
+        f"unliquidated, {q['rate_mean_delay']} minutes on average, {q['rate_longest']} at most. In this crash the "
+        "waiting accounts stay covered (no bad debt); deepen the crash and they do not. The **Keeper outage** "
+        f"pauses every platform for the first hour: {q['outage_bad']} of bad debt and an extra fall of "
+        f"{q['outage_fall']}, as the accounts that crossed during the hour all sell when the keepers return."
+        "\n\n"
+        f"**The bad report, seed {seed}.** With every protection off: {q['report_bad']} of bad debt and an extra "
+        f"fall of {q['report_fall']}, from ten minutes of a wrong price (lesson 04). With the **Oracle security "
+        f"module** or the **Anchored view** almost nothing is sold {sold}. The **Fallback oracle** does not switch "
+        "on the bad report itself (a 30 % jump is below its 50 % trigger); it switches "
+        f"{_later(q['fallback_minutes'])}, when the cascade has halved the shared price in one minute, and "
+        f"{q['fallback_bad']} of bad debt remain; at size 60 % it switches {_later(q['fallback60_minutes'])} "
+        f"({q['fallback60_bad']} of bad debt). The **Circuit breaker** trips only once the cascade itself has "
+        f"halved the price read: {q['breaker_bad']}.")
+
+
 # --------------------------------------------------------------------------- the trade-off picture (section 2)
 
 #: One point per setting: nothing, then each protection alone at its production setting, and the rate
@@ -384,3 +469,76 @@ def _interval(point, fmt):
 
 
 TRADEOFF_HEAD = ("scenario", "setting", "unpaid debt (M USD), mean [95 % CI]", "extra fall (%), mean [95 % CI]")
+
+
+def _pct_ci(point):
+    """An extra fall as "13.8 % [12.2, 15.5]" (mean and 95 % CI, per cent)."""
+    mean, lo, hi = point
+    text = f"{fmt_number(100 * mean, 1)} %"
+    return text if math.isnan(lo) else f"{text} [{fmt_number(100 * lo, 1)}, {fmt_number(100 * hi, 1)}]"
+
+
+def tradeoff_quoted(summary):
+    """The numbers the trade-off findings quote (means, and intervals where the findings give them),
+    formatted, from a :func:`tradeoff_summary`."""
+    def fall(sc, st, ci=False):
+        point = tradeoff_point(summary, sc, st, "extra_fall")
+        return _pct_ci(point) if ci else fmt_pct(point[0])
+
+    def unpaid(sc, st):
+        return fmt_musd(tradeoff_point(summary, sc, st, "unpaid_debt")[0], 2)
+
+    n = int(summary["n"].max()) if "n" in summary else None
+    return {
+        "seeds": n,
+        "crash_none_fall": fall("crash", "none", ci=True), "crash_rate_fall": fall("crash", "rate", ci=True),
+        "crash_rate_unpaid": unpaid("crash", "rate"), "crash_osm_fall": fall("crash", "osm", ci=True),
+        "crash_outage_fall": fall("crash", "outage"), "crash_outage_unpaid": unpaid("crash", "outage"),
+        "report_none_unpaid": unpaid("bad report", "none"), "report_none_fall": fall("bad report", "none"),
+        "report_osm_unpaid": unpaid("bad report", "osm"), "report_anchor_unpaid": unpaid("bad report", "anchor"),
+        "report_rate_unpaid": unpaid("bad report", "rate"), "report_rate_fall": fall("bad report", "rate"),
+        "report_breaker_unpaid": unpaid("bad report", "breaker"),
+        "report_fallback_unpaid": unpaid("bad report", "fallback"),
+    }
+
+
+#: The seeds of the trade-off findings, and what :func:`tradeoff_quoted` gives over them
+#: (``tradeoff_quoted(tradeoff_summary(tradeoff_frame(seeds=TRADEOFF_QUOTED_SEEDS)))``, 360 runs, a few
+#: seconds: too slow to run when a learner presses Check; ``tests/test_lessons_protections.py`` runs them
+#: and compares).
+TRADEOFF_QUOTED_SEEDS = range(20)
+TRADEOFF_QUOTED = {
+    "seeds": 20,
+    "crash_none_fall": "13.8 % [12.2, 15.5]", "crash_rate_fall": "3.4 % [3.2, 3.7]",
+    "crash_rate_unpaid": "0.00 M USD", "crash_osm_fall": "30.8 % [29.9, 31.7]",
+    "crash_outage_fall": "51.2 %", "crash_outage_unpaid": "7.84 M USD",
+    "report_none_unpaid": "31.88 M USD", "report_none_fall": "63.1 %",
+    "report_osm_unpaid": "0.00 M USD", "report_anchor_unpaid": "0.00 M USD",
+    "report_rate_unpaid": "2.51 M USD", "report_rate_fall": "15.5 %",
+    "report_breaker_unpaid": "4.25 M USD", "report_fallback_unpaid": "16.76 M USD",
+}
+
+
+def tradeoff_findings(quoted=None):
+    """What the trade-off picture shows over :data:`TRADEOFF_QUOTED_SEEDS` (revealed after the lab's
+    prediction). ``quoted``: a :func:`tradeoff_quoted` dict (default :data:`TRADEOFF_QUOTED`)."""
+    q = TRADEOFF_QUOTED if quoted is None else quoted
+    rate_cost = ("with no unpaid debt" if q["crash_rate_unpaid"] == fmt_musd(0, 2)
+                 else f"with {q['crash_rate_unpaid']} unpaid")
+    same = q["report_osm_unpaid"] == q["report_anchor_unpaid"]
+    stop = (f"leave {q['report_osm_unpaid']}" if same
+            else f"leave {q['report_osm_unpaid']} and {q['report_anchor_unpaid']}")
+    return Prose(
+        f"**Over {q['seeds']} seeds per point.** In the **crash**, no protection leaves an extra fall of "
+        f"{q['crash_none_fall']}; the rate limit brings it to {q['crash_rate_fall']} {rate_cost}, the oracle "
+        f"security module raises it to {q['crash_osm_fall']}, and the keeper outage to "
+        f"{q['crash_outage_fall']} with {q['crash_outage_unpaid']} unpaid. In the **bad report**, no protection "
+        f"leaves {q['report_none_unpaid']} unpaid and an extra fall of {q['report_none_fall']}; the oracle "
+        f"security module and the anchor band {stop}; the rate limit {q['report_rate_unpaid']} with an extra "
+        f"fall of {q['report_rate_fall']}; the circuit breaker {q['report_breaker_unpaid']}; the fallback oracle "
+        f"{q['report_fallback_unpaid']}."
+        "\n\n"
+        "No protection is best on both: the one that calms the crash most (the rate limit) does it by making "
+        "accounts wait, a cost the picture's axes do not show (the waiting row of the lab's table does); the two "
+        "that stop the bad report (the oracle security module, the anchor band) do nothing for the crash, or make "
+        "it worse.")

@@ -1,15 +1,18 @@
 """What a learner reads: numbers as labelled, formatted text, never a Python repr.
 
 :class:`Sentence` is prose-level output for a notebook cell: Voila and
-JupyterLab show its HTML, a console its plain text. The ``fmt_*`` helpers
+JupyterLab show its HTML, a console its plain text. :class:`Prose` is a few
+paragraphs of it, with bullets and bold (what a lesson reveals after its
+prediction is checked). The ``fmt_*`` helpers
 give every quantity one unit and never print a negative zero ("-0.00").
 """
 from __future__ import annotations
 
 import html
 import math
+import re
 
-__all__ = ["Sentence", "fmt_number", "fmt_pct", "fmt_musd", "fmt_usd", "fmt_sync", "extra_fall"]
+__all__ = ["Sentence", "Prose", "fmt_number", "fmt_pct", "fmt_musd", "fmt_usd", "fmt_sync", "extra_fall"]
 
 
 class Sentence:
@@ -37,6 +40,67 @@ class Sentence:
     def _repr_html_(self):
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in self.text.split("\n") if p.strip())
         return f"<div class='cl-sentence'>{paragraphs}</div>"
+
+
+class Prose(Sentence):
+    r"""Paragraphs a learner reads, written in a small part of markdown.
+
+    Blocks are separated by a blank line; a block whose lines start with
+    ``"- "`` is a bulleted list (a line that does not start so continues the
+    bullet above); ``**text**`` is bold. ``str()`` is the plain text (no
+    markup), :meth:`html` the page's.
+
+    >>> p = Prose("With seed 1: **24.1 %**.\n\n- one\n- two")
+    >>> str(p)
+    'With seed 1: 24.1 %.\n- one\n- two'
+    >>> p.html()
+    "<div class='cl-prose'><p>With seed 1: <b>24.1 %</b>.</p><ul><li>one</li><li>two</li></ul></div>"
+    """
+
+    def __init__(self, source):
+        self.source = str(source).strip()
+        self.blocks = [_block(b) for b in re.split(r"\n\s*\n", self.source) if b.strip()]
+        super().__init__("\n".join(
+            "\n".join(f"- {_plain(i)}" for i in items) if kind == "ul" else _plain(items[0])
+            for kind, items in self.blocks))
+
+    def html(self):
+        """The text as HTML: ``<p>`` paragraphs, ``<ul>`` lists, ``<b>`` for bold; everything else escaped."""
+        parts = []
+        for kind, items in self.blocks:
+            if kind == "ul":
+                parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            else:
+                parts.append(f"<p>{_inline(items[0])}</p>")
+        return f"<div class='cl-prose'>{''.join(parts)}</div>"
+
+    def _repr_html_(self):
+        return self.html()
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def _block(text):
+    """``("ul", [item, ...])`` for a bulleted block, ``("p", [paragraph])`` otherwise (lines joined)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    if not lines[0].startswith("- "):
+        return "p", [" ".join(lines)]
+    items = []
+    for line in lines:
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        else:
+            items[-1] += " " + line
+    return "ul", items
+
+
+def _plain(text):
+    return _BOLD.sub(r"\1", text)
+
+
+def _inline(text):
+    return _BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
 
 
 def fmt_number(x, digits=2):

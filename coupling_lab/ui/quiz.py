@@ -1,4 +1,12 @@
-"""Prediction questions: the learner commits to an answer before the reveal."""
+"""Prediction questions: the learner commits to an answer before the reveal.
+
+A :class:`Prediction` reveals what answers it only after **Check**: its own
+``reveal`` (inside the question's box), and any number of :class:`Revealed`
+blocks further down the page (:meth:`Prediction.after_check`): the findings a
+lesson states, or an app that would answer the question. A block's text is
+computed at the first Check, so before it the page (and what the kernel sends
+it) holds none of the numbers.
+"""
 from __future__ import annotations
 
 import html
@@ -7,7 +15,10 @@ import ipywidgets as widgets
 
 from ._common import Status, read_control
 
-__all__ = ["Prediction"]
+__all__ = ["Prediction", "Revealed"]
+
+#: what a hidden block says until the prediction is checked
+WAITING = "This part appears once you have pressed Check on the prediction above."
 
 
 class Prediction:
@@ -38,6 +49,7 @@ class Prediction:
     checked : str or None, the last option checked
     correct : bool or None, whether it was right
     attempts : int
+    revealed : list of :class:`Revealed`, the blocks :meth:`after_check` made
 
     Examples
     --------
@@ -76,6 +88,7 @@ class Prediction:
         self.feedback = {o: feedback.get(o, "") for o in options}
         self.checked, self.correct, self.attempts = None, None, 0
         self.status = Status()
+        self.revealed = []
 
         self.prompt = widgets.HTML(f"<b>Predict first.</b> {html.escape(self.question)}")
         if style == "toggle":
@@ -121,4 +134,88 @@ class Prediction:
         self.result.value = f"{verdict} {html.escape(text)}"
         if self.reveal is not None:
             self.reveal.layout.display = None
+        for block in self.revealed:
+            block.show()
         return self.correct
+
+    def after_check(self, *contents, waiting=WAITING):
+        """A block shown further down the page only once this prediction has been checked.
+
+        Parameters
+        ----------
+        *contents : ipywidgets.Widget, or a function of no argument returning text
+            In order. A widget (an app that would answer the question) is hidden
+            until then; a function is called at the first Check and its result (a
+            :class:`~coupling_lab.lessons.text.Prose`, a ``Sentence`` or a plain
+            string) shown as formatted text.
+        waiting : str
+            The line shown in the block's place until then.
+
+        Returns
+        -------
+        Revealed, a widget: display it where the block belongs.
+        """
+        block = Revealed(contents, waiting=waiting)
+        self.revealed.append(block)
+        if self.checked is not None:  # already committed: show at once
+            block.show()
+        return block
+
+
+class Revealed(widgets.VBox):
+    """Widgets and text hidden until a :class:`Prediction` is checked (made by :meth:`Prediction.after_check`).
+
+    Attributes
+    ----------
+    shown : bool
+    parts : list of widgets, one per content (an ``HTML`` widget for a text, empty until shown)
+    status : Status, one line if a text could not be computed
+    """
+
+    def __init__(self, contents, waiting=WAITING):
+        if not contents:
+            raise ValueError("contents must hold at least 1 widget or function; got 0")
+        self._contents, self.parts = [], []
+        for content in contents:
+            if isinstance(content, widgets.Widget):
+                part = content
+            elif callable(content):
+                part = widgets.HTML("")
+            else:
+                raise TypeError(f"contents must be widgets or functions; got {type(content).__name__}")
+            part.layout.display = "none"
+            self._contents.append(content)
+            self.parts.append(part)
+        self.shown = False
+        self.status = Status()
+        self.waiting = widgets.HTML(f"<p class='cl-waiting' style='color:#555'><i>{html.escape(waiting)}</i></p>")
+        super().__init__([self.waiting, self.status.widget, *self.parts])
+        self.add_class("cl-revealed")
+        self._guarded_show = self.status.guard(self._show)
+
+    def show(self):
+        """Compute the texts (the first time) and show every part; True once shown."""
+        if not self.shown:
+            self._guarded_show()
+        return self.shown
+
+    def _show(self):
+        # every text first, then the switch: a text that fails leaves the whole block hidden
+        texts = {i: _as_html(c()) for i, c in enumerate(self._contents) if not isinstance(c, widgets.Widget)}
+        for i, part in enumerate(self.parts):
+            if i in texts:
+                part.value = texts[i]
+            part.layout.display = None
+        self.waiting.layout.display = "none"
+        self.shown = True
+
+    @property
+    def text(self):
+        """The texts shown (HTML), joined; empty before the first Check."""
+        return "".join(p.value for p, c in zip(self.parts, self._contents) if not isinstance(c, widgets.Widget))
+
+
+def _as_html(text):
+    if hasattr(text, "_repr_html_"):
+        return text._repr_html_()
+    return f"<p>{html.escape(str(text))}</p>"
