@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -51,6 +52,7 @@ except ImportError:  # pragma: no cover - exercised only on installs without num
     njit = None
 
 _default = [None]
+_THREADED_SORT = 500_000  # accounts in a world from which the books are sorted on several threads
 
 
 def available():
@@ -93,8 +95,8 @@ def supports(world):
     for k, p in enumerate(world.platforms):
         if type(p) is not PlatformParams:
             return f"platform {k} is not a lending platform"
-        if p.keeper_capacity is not None or p.rate_limit is not None or p.breaker is not None:
-            return f"platform {k} has keeper capacity, a rate limit or a breaker"
+        if p.rate_limit is not None or p.breaker is not None:
+            return f"platform {k} has a rate limit or a breaker"
         if len(world.feeds_of(k)) != 1:
             return f"platform {k} accepts several assets"
     return None
@@ -112,38 +114,77 @@ def _inline(f):
     return f if njit is None else njit(inline="always", cache=True)(f)
 
 
-@_jit
-def _pairwise_sum(a, lo, n):
-    """``a[lo:lo + n].sum()`` exactly as NumPy sums a contiguous float64 array (pairwise, blocks of 128)."""
+@_inline
+def _block_sum(a, lo, n):
+    """NumPy's sum of at most 128 contiguous float64: eight accumulators, then the rest in order."""
     if n < 8:
         res = 0.0
         for i in range(lo, lo + n):
             res += a[i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    m = n - n % 8
+    while i < m:
+        b = lo + i
+        r0 += a[b]
+        r1 += a[b + 1]
+        r2 += a[b + 2]
+        r3 += a[b + 3]
+        r4 += a[b + 4]
+        r5 += a[b + 5]
+        r6 += a[b + 6]
+        r7 += a[b + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@_jit
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n].sum()`` exactly as NumPy sums a contiguous float64 array.
+
+    NumPy splits an array of more than 128 into halves (the first a multiple
+    of 8 long) and adds the two sums; blocks of at most 128 use
+    :func:`_block_sum`. The recursion is walked with an explicit stack
+    (numba's on-disk cache mishandles recursive functions).
+    """
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        m = n - n % 8
-        while i < m:
-            b = lo + i
-            r0 += a[b]
-            r1 += a[b + 1]
-            r2 += a[b + 2]
-            r3 += a[b + 3]
-            r4 += a[b + 4]
-            r5 += a[b + 5]
-            r6 += a[b + 6]
-            r7 += a[b + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+        return _block_sum(a, lo, n)
+    st_lo = np.empty(64, np.int64)
+    st_n = np.empty(64, np.int64)
+    st_stage = np.zeros(64, np.int64)   # 0: not split yet, 1: left half pending, 2: right half pending
+    st_left = np.empty(64)
+    sp = 0
+    st_lo[0], st_n[0] = lo, n
+    while True:
+        m = st_n[sp]
+        if st_stage[sp] == 0 and m > 128:
+            half = m // 2
+            half -= half % 8
+            st_stage[sp] = 1
+            sp += 1
+            st_lo[sp], st_n[sp], st_stage[sp] = st_lo[sp - 1], half, 0
+            continue
+        v = _block_sum(a, st_lo[sp], m)
+        sp -= 1
+        while sp >= 0:
+            if st_stage[sp] == 1:  # the left half is done: keep it, do the right half
+                st_left[sp] = v
+                st_stage[sp] = 2
+                half = st_n[sp] // 2
+                half -= half % 8
+                sp += 1
+                st_lo[sp], st_n[sp], st_stage[sp] = st_lo[sp - 1] + half, st_n[sp - 1] - half, 0
+                break
+            v = st_left[sp] + v
+            sp -= 1
+        if sp < 0:
+            return v
 
 
 @_inline
@@ -153,45 +194,9 @@ def _before(k1, i1, k2, i2):
 
 
 @_inline
-def _heap_push(hk, hi, base, size, key, idx):
-    """Push ``(key, idx)`` on the binary min-heap ``hk/hi[base:base + size]``; returns the new size."""
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if _before(key, idx, hk[base + parent], hi[base + parent]):
-            hk[base + pos] = hk[base + parent]
-            hi[base + pos] = hi[base + parent]
-            pos = parent
-        else:
-            break
-    hk[base + pos] = key
-    hi[base + pos] = idx
-    return size + 1
-
-
-@_inline
-def _heap_pop(hk, hi, base, size):
-    """Remove the heap's top; returns the new size."""
-    size -= 1
-    if size == 0:
-        return 0
-    key, idx = hk[base + size], hi[base + size]
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _before(hk[base + child + 1], hi[base + child + 1], hk[base + child], hi[base + child]):
-            child += 1
-        if _before(hk[base + child], hi[base + child], key, idx):
-            hk[base + pos] = hk[base + child]
-            hi[base + pos] = hi[base + child]
-            pos = child
-        else:
-            break
-    hk[base + pos] = key
-    hi[base + pos] = idx
-    return size
+def _key(coll, debt, s, lt):
+    """The ledger key ``-p*`` of slot ``s``, exactly as ``margin.Ledger`` computes it."""
+    return -(debt[s] / (coll[s] * lt))
 
 
 @_jit
@@ -214,12 +219,111 @@ def _median(row, src, lo, hi, buf):
     return (b[mid - 1] + b[mid]) / 2.0
 
 
+# The pool of partly liquidated accounts of one platform is a short stack of sorted runs
+# (keys -p* ascending, ties by account index) in the platform's region of ``pool``: each
+# round's survivors become a new run, and the last two runs merge while the older is not
+# more than twice the newer, so there are O(log n) runs and each account is moved
+# O(log n) times. A round takes the smallest head among the main book and the runs.
+
+@_jit
+def _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey):
+    """Merge the last two runs of platform ``k`` into one; returns the new number of runs."""
+    a0, a1 = rb + run_h[k, nr - 2], rb + run_e[k, nr - 2]
+    b0, b1 = rb + run_h[k, nr - 1], rb + run_e[k, nr - 1]
+    n = 0
+    while a0 < a1 and b0 < b1:
+        kb, ka = pkey[b0], pkey[a0]
+        if kb < ka or (kb == ka and acc[pool[b0]] < acc[pool[a0]]):  # the account only on a tie
+            scratch[n], skey[n] = pool[b0], pkey[b0]
+            b0 += 1
+        else:
+            scratch[n], skey[n] = pool[a0], pkey[a0]
+            a0 += 1
+        n += 1
+    while a0 < a1:
+        scratch[n], skey[n] = pool[a0], pkey[a0]
+        a0 += 1
+        n += 1
+    while b0 < b1:
+        scratch[n], skey[n] = pool[b0], pkey[b0]
+        b0 += 1
+        n += 1
+    start = run_s[k, nr - 2]
+    pool[rb + start:rb + start + n] = scratch[:n]
+    pkey[rb + start:rb + start + n] = skey[:n]
+    run_h[k, nr - 2] = start
+    run_e[k, nr - 2] = start + n
+    return nr - 1
+
+
+@_jit
+def _add_run(pool, pkey, rb, cap, run_s, run_h, run_e, n_runs, k, new, new_key, m, acc, scratch, skey):
+    """Put the ``m`` slots ``new`` (sorted, keys ``new_key``) on platform ``k``'s stack of runs."""
+    nr = 0
+    for r in range(n_runs[k]):  # drop the runs that rounds have used up
+        if run_h[k, r] < run_e[k, r]:
+            run_s[k, nr], run_h[k, nr], run_e[k, nr] = run_s[k, r], run_h[k, r], run_e[k, r]
+            nr += 1
+    end = run_e[k, nr - 1] if nr else 0
+    if end + m > cap or nr == run_s.shape[1]:  # out of room: merge everything into one run at the start
+        while nr >= 2:
+            nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
+        if nr:
+            h, e = run_h[k, 0], run_e[k, 0]
+            for i in range(e - h):
+                pool[rb + i] = pool[rb + h + i]
+                pkey[rb + i] = pkey[rb + h + i]
+            run_s[k, 0], run_h[k, 0], run_e[k, 0] = 0, 0, e - h
+            end = e - h
+        else:
+            end = 0
+    pool[rb + end:rb + end + m] = new[:m]
+    pkey[rb + end:rb + end + m] = new_key[:m]
+    run_s[k, nr], run_h[k, nr], run_e[k, nr] = end, end, end + m
+    nr += 1
+    while nr >= 2 and run_e[k, nr - 2] - run_h[k, nr - 2] <= 2 * (run_e[k, nr - 1] - run_h[k, nr - 1]):
+        nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
+    n_runs[k] = nr
+
+
+@_jit
+def _sort_slots(new, new_key, m, coll, debt, acc, lt):
+    """Sort ``new[:m]`` by (key, account) in place, keys into ``new_key`` (survivors are usually in order already)."""
+    ordered = True
+    for i in range(m):
+        new_key[i] = _key(coll, debt, new[i], lt)
+        if i and ordered and _before(new_key[i], acc[new[i]], new_key[i - 1], acc[new[i - 1]]):
+            ordered = False
+    if ordered:
+        return
+    part = new[:m].copy()
+    o = np.argsort(acc[part])                    # accounts are distinct: any sort gives index order
+    part = part[o]
+    keys = new_key[:m][o]
+    o = np.argsort(keys, kind="mergesort")       # stable: ties stay in index order
+    for i in range(m):
+        new[i] = part[o[i]]
+        new_key[i] = keys[o[i]]
+
+
+@_jit
+def _count_main(coll, debt, lo, hi, lt, neg):
+    """How many slots in ``lo..hi`` (keys ascending) have key < ``neg``, plus ``lo``."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _key(coll, debt, mid, lt) < neg:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @_jit
 def _loop(ex_ta, keep_a, depth_a,
           unit_raw_tj, frozen_t, unit_tv, frozen_tv, venue_asset, src_ptr, src_idx, feed_asset,
           theta_j, hb_j, lat_j, stale_tj, override_tj,
-          feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k,
-          acc_ptr, coll, debt, main_key, main_idx, n_main_k,
+          feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
+          acc_ptr, coll, debt, acc, n_main_k,
           ev_cap):
     T, A = ex_ta.shape
     J = unit_raw_tj.shape[1]
@@ -236,6 +340,7 @@ def _loop(ex_ta, keep_a, depth_a,
     notional_tk = np.zeros((T, K))
     repaid_tk = np.zeros((T, K))
     bad_tk = np.zeros((T, K))
+    waiting_tk = np.zeros((T, K), np.int64)
     # the event log, grown by doubling
     ev_t = np.empty(ev_cap, np.int64)
     ev_k = np.empty(ev_cap, np.int64)
@@ -246,11 +351,34 @@ def _loop(ex_ta, keep_a, depth_a,
     ev_bad = np.empty(ev_cap)
     ev_price = np.empty(ev_cap)
     n_ev = 0
-    # each platform's ledger: the sorted book consumed from head, and a heap of partly liquidated accounts
+    # each platform's ledger: its open accounts as slots in first order (consumed from head),
+    # and the pool of partly liquidated ones as sorted runs of slots in its region of `pool`
+    n_max = 1
+    for k in range(K):
+        n_max = max(n_max, acc_ptr[k + 1] - acc_ptr[k])
     head = np.zeros(K, np.int64)
-    heap_key = np.empty(coll.size)
-    heap_idx = np.empty(coll.size, np.int64)
-    heap_n = np.zeros(K, np.int64)
+    pool = np.empty(2 * coll.size + 1, np.int32)
+    pkey = np.empty(2 * coll.size + 1)  # each pool entry's key
+    run_s = np.zeros((K, 64), np.int64)
+    run_h = np.zeros((K, 64), np.int64)
+    run_e = np.zeros((K, 64), np.int64)
+    n_runs = np.zeros(K, np.int64)
+    run_key = np.zeros((K, 64))  # the key of each run's head (inf when the run is used up)
+    scratch = np.empty(n_max, np.int32)
+    skey = np.empty(n_max)
+    taken = np.empty(n_max, np.int32)
+    taken_key = np.empty(n_max)
+    # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
+    tracking = False
+    for k in range(K):
+        if cap_k[k] >= 0:
+            tracking = True
+    st_n = np.zeros(K, np.int64)
+    st_step = np.empty((K, T + 1 if tracking else 1), np.int64)
+    st_val = np.empty((K, T + 1 if tracking else 1))
+    last_called = np.full(K, -2, np.int64)
+    last_liq = np.full(coll.size if tracking else 1, -1, np.int64)
+    delay = np.empty(ev_cap if tracking else 1, np.int64)
     kappa = np.zeros(A)
     scale = np.empty(A)
     last_scale = np.empty(A)
@@ -263,8 +391,6 @@ def _loop(ex_ta, keep_a, depth_a,
     row = np.empty(V)
     err = np.full(2, -1, np.int64)  # (step, asset) where a market price overflowed
     for t in range(T):
-        if err[0] >= 0:
-            break
         # 1. markets
         for a in range(A):
             kap = kappa[a]
@@ -272,9 +398,9 @@ def _loop(ex_ta, keep_a, depth_a,
             if kap < -709.0:
                 err[0], err[1] = t, a
                 break
-            s = np.exp(-kap)
-            scale[a] = s
-            m[a] = ex_ta[t, a] * s
+            sc = np.exp(-kap)
+            scale[a] = sc
+            m[a] = ex_ta[t, a] * sc
             if kap < 0.0 and np.isinf(m[a]):
                 err[0], err[1] = t, a
                 break
@@ -324,33 +450,78 @@ def _loop(ex_ta, keep_a, depth_a,
             price = oracle_tj[t, feed_k[k]]
             neg = -price
             base = acc_ptr[k]
-            lt, cf, bonus, h_full = lt_k[k], cf_k[k], bonus_k[k], hfull_k[k]
+            rb = 2 * base
+            lt, cf, bonus, h_full, cap = lt_k[k], cf_k[k], bonus_k[k], hfull_k[k], cap_k[k]
+            n_open = n_main_k[k]
+            # the head of every source, and whether any account is liquidatable (else the engine idles)
+            mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
+            any_liq = mk < neg
+            nr = n_runs[k]
+            for r in range(nr):
+                if run_key[k, r] < neg:
+                    any_liq = True
+            if not any_liq:
+                continue
+            n_all = 0
+            if cap >= 0:
+                if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
+                    st_n[k] = 1
+                    st_step[k, 0] = t - 1
+                    st_val[k, 0] = np.inf
+                last_called[k] = t
+                n_all = _count_main(coll, debt, base + head[k], base + n_open, lt, neg) - base - head[k]
+                for r in range(nr):
+                    h0 = rb + run_h[k, r]
+                    n_all += int(np.searchsorted(pkey[h0:rb + run_e[k, r]], neg))
             start = n_ev
-            while True:
-                h_ok = heap_n[k] > 0 and heap_key[base] < neg
-                m_ok = head[k] < n_main_k[k] and main_key[base + head[k]] < neg
-                if h_ok and m_ok:
-                    from_heap = _before(heap_key[base], heap_idx[base],
-                                        main_key[base + head[k]], main_idx[base + head[k]])
-                elif h_ok:
-                    from_heap = True
-                elif m_ok:
-                    from_heap = False
-                else:
+            n = 0
+            while cap < 0 or n < cap:
+                best = -2  # -1: the main book; r >= 0: run r
+                bk, ba = 0.0, 0
+                if mk < neg:
+                    best = -1
+                    bk, ba = mk, acc[base + head[k]]
+                for r in range(nr):
+                    kr = run_key[k, r]
+                    if kr < neg:
+                        sr = base + pool[rb + run_h[k, r]]
+                        if best == -2 or _before(kr, acc[sr], bk, ba):
+                            best = r
+                            bk, ba = kr, acc[sr]
+                if best == -2:
                     break
-                if from_heap:
-                    i = heap_idx[base]
-                    heap_n[k] = _heap_pop(heap_key, heap_idx, base, heap_n[k])
-                else:
-                    i = main_idx[base + head[k]]
+                if best == -1:
+                    i = base + head[k]
                     head[k] += 1
-                c = coll[base + i]
-                d = debt[base + i]
+                    mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
+                else:
+                    i = base + pool[rb + run_h[k, best]]
+                    h = run_h[k, best] + 1
+                    run_h[k, best] = h
+                    run_key[k, best] = pkey[rb + h] if h < run_e[k, best] else np.inf
+                c = coll[i]
+                d = debt[i]
+                if cap >= 0:  # the delay: steps since the account became liquidatable
+                    pstar = d / (c * lt)
+                    lo, hi = 0, st_n[k]  # the stack's values strictly decrease: how many are >= p*
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if st_val[k, mid] >= pstar:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    began = st_step[k, lo - 1] + 1 if lo > 0 else 0
+                    if last_liq[i] + 1 > began:
+                        began = last_liq[i] + 1
+                    if n_ev >= delay.size:
+                        delay = _grow(delay, n_ev + 1)
+                    delay[n_ev] = t - began
+                    last_liq[i] = t
                 # the lending rule (margin.liquidate), one account
-                h = c * price * lt / d
-                r = d if h < h_full else cf * d
+                hl = c * price * lt / d
+                rp = d if hl < h_full else cf * d
                 if price > 0.0:
-                    want = r * (1.0 + bonus) / price
+                    want = rp * (1.0 + bonus) / price
                 else:
                     want = np.inf
                 if want >= c:
@@ -358,14 +529,14 @@ def _loop(ex_ta, keep_a, depth_a,
                     repaid = c * price / (1.0 + bonus)
                     dl = d - repaid
                     bad = dl if dl > 0.0 else 0.0
-                    coll[base + i] = 0.0
-                    debt[base + i] = 0.0
+                    coll[i] = 0.0
+                    debt[i] = 0.0
                 else:
                     seized = want
-                    repaid = r
+                    repaid = rp
                     bad = 0.0
-                    coll[base + i] = c - want
-                    debt[base + i] = d - r
+                    coll[i] = c - want
+                    debt[i] = d - rp
                 if n_ev == ev_t.size:
                     ev_t = _grow(ev_t, n_ev + 1)
                     ev_k = _grow(ev_k, n_ev + 1)
@@ -377,22 +548,36 @@ def _loop(ex_ta, keep_a, depth_a,
                     ev_price = _grow(ev_price, n_ev + 1)
                 ev_t[n_ev] = t
                 ev_k[n_ev] = k
-                ev_acc[n_ev] = i
+                ev_acc[n_ev] = acc[i]
                 ev_asset[n_ev] = asset_k[k]
                 ev_seized[n_ev] = seized
                 ev_repaid[n_ev] = repaid
                 ev_bad[n_ev] = bad
                 ev_price[n_ev] = price
                 n_ev += 1
-            n = n_ev - start
-            if n == 0:
-                continue
+                taken[n] = i - base
+                n += 1
             # the survivors go back under their new p*, after the round (none is liquidated twice in a step)
-            for e in range(start, n_ev):
-                i = ev_acc[e]
-                dl = debt[base + i]
-                if dl > 0.0:
-                    heap_n[k] = _heap_push(heap_key, heap_idx, base, heap_n[k], -(dl / (coll[base + i] * lt)), i)
+            m_new = 0
+            for e in range(n):
+                if debt[base + taken[e]] > 0.0:
+                    taken[m_new] = taken[e]
+                    m_new += 1
+            if m_new:
+                _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
+                _add_run(pool, pkey, rb, 2 * (acc_ptr[k + 1] - base), run_s, run_h, run_e, n_runs, k, taken,
+                         taken_key, m_new, acc[base:], scratch, skey)
+                for r in range(n_runs[k]):
+                    h = run_h[k, r]
+                    run_key[k, r] = pkey[rb + h] if h < run_e[k, r] else np.inf
+            if cap >= 0:
+                waiting_tk[t, k] = n_all - n
+                sn = st_n[k]  # this step's read on the stack of suffix maxima
+                while sn > 0 and st_val[k, sn - 1] <= price:
+                    sn -= 1
+                st_step[k, sn] = t
+                st_val[k, sn] = price
+                st_n[k] = sn + 1
             a = asset_k[k]
             usd = _pairwise_sum(ev_seized, start, n) * m[a]
             count_tk[t, k] = n
@@ -405,59 +590,70 @@ def _loop(ex_ta, keep_a, depth_a,
         for a in range(A):
             kappa[a] = keep_a[a] * kappa[a] + flow[a] / depth_a[a]
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
-           bad_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev], ev_repaid[:n_ev],
-           ev_bad[:n_ev], ev_price[:n_ev])
+                 bad_tk, waiting_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev],
+                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0])
 
 
 # ---------------------------------------------------------------------------
 
 def _inputs(world):
-    """The arrays the compiled loop reads, computed with the reference's own code."""
+    """The arrays the compiled loop reads, computed with the reference's own code where it is not the loop."""
     from .loop import _Venues
-    from .margin import Ledger
+    from .margin import _sort_run, liquidation_price
     from .oracles import fault_masks
 
     T, K, J = world.n_steps, world.n_platforms, world.n_oracles
     venues = _Venues(world)
-    ex_ta = np.exp(world.paths_ta)
-    keep_a = np.array([1.0 - p.resilience for p in world.markets])
-    depth_a = np.array([p.depth for p in world.markets], dtype=float)
     src = [np.asarray(o.sources, dtype=np.int64) for o in world.oracles]
-    src_ptr = np.concatenate([[0], np.cumsum([s.size for s in src])]).astype(np.int64)
     stale_tj, override_tj = fault_masks(world.oracle_faults, T, J, world.provider_of_feed)
     feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)
     asset_k = np.array([world.assets_of(k)[0] for k in range(K)], dtype=np.int64)
     params = world.platforms
-    sizes = [b.n_accounts for b in world.books]
-    acc_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    coll = np.concatenate([b.collateral for b in world.books]).astype(float)
-    debt = np.concatenate([b.debt for b in world.books]).astype(float)
-    main_key, main_idx, n_main = np.empty(coll.size), np.empty(coll.size, np.int64), np.zeros(K, np.int64)
-    for k, (p, b) in enumerate(zip(params, world.books)):
-        a = int(asset_k[k])
-        lg = Ledger(b.collateral, b.debt, np.arange(b.n_accounts), p, p.lt_of(a), p.bonus_of(a))
-        n = lg.main_idx.size
-        main_key[acc_ptr[k]:acc_ptr[k] + n] = lg.main_negp
-        main_idx[acc_ptr[k]:acc_ptr[k] + n] = lg.main_idx
+    lt_k = np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float)
+    acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
+    # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
+    coll, debt = np.empty(acc_ptr[-1]), np.empty(acc_ptr[-1])
+    acc, n_main = np.zeros(acc_ptr[-1], np.int64), np.zeros(K, np.int64)
+
+    def first_order(k):
+        b, lt, base = world.books[k], lt_k[k], acc_ptr[k]
+        c, d = b.collateral, b.debt
+        if (d > 0).all():
+            idx, negp = np.arange(d.size), -liquidation_price(c, d, lt)
+        else:
+            idx = np.flatnonzero(d > 0)
+            negp = -liquidation_price(c[idx], d[idx], lt)
+        order, _ = _sort_run(idx, negp)
+        n = order.size
+        coll[base:base + n], debt[base:base + n], acc[base:base + n] = c[order], d[order], order
         n_main[k] = n
-    return venues, (
-        ex_ta, keep_a, depth_a,
+        return order
+
+    if acc_ptr[-1] >= _THREADED_SORT and K > 1:  # big books: NumPy sorts without the GIL, one book per core
+        with ThreadPoolExecutor(min(K, os.cpu_count() or 1)) as pool:
+            main = list(pool.map(first_order, range(K)))
+    else:
+        main = [first_order(k) for k in range(K)]
+    args = (
+        np.exp(world.paths_ta), np.array([1.0 - p.resilience for p in world.markets]),
+        np.array([p.depth for p in world.markets], dtype=float),
         np.ascontiguousarray(venues.unit_raw_rows, dtype=float).reshape(T, J),
         np.asarray(venues.frozen_t, dtype=np.bool_), np.ascontiguousarray(venues.unit_tv),
         np.ascontiguousarray(venues.frozen_tv), np.asarray(venues.venue_asset, dtype=np.int64),
-        src_ptr, np.concatenate(src), np.asarray(world.feed_asset, dtype=np.int64),
+        np.concatenate([[0], np.cumsum([s.size for s in src])]).astype(np.int64), np.concatenate(src),
+        np.asarray(world.feed_asset, dtype=np.int64),
         np.array([o.theta for o in world.oracles], dtype=float),
         np.array([o.heartbeat for o in world.oracles], dtype=np.int64),
         np.array([o.latency for o in world.oracles], dtype=np.int64),
-        stale_tj, override_tj,
-        feed_k, asset_k,
-        np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float),
+        stale_tj, override_tj, feed_k, asset_k, lt_k,
         np.array([p.close_factor for p in params], dtype=float),
         np.array([p.bonus_of(int(a)) for p, a in zip(params, asset_k)], dtype=float),
         np.array([p.h_full for p in params], dtype=float),
-        acc_ptr, coll, debt, main_key, main_idx, n_main,
-        max(1024, 2 * coll.size),
+        np.array([-1 if p.keeper_capacity is None else p.keeper_capacity for p in params], dtype=np.int64),
+        acc_ptr, coll, debt, acc, n_main,
+        max(1024, 2 * int(acc_ptr[-1])),
     )
+    return venues, main, args
 
 
 def run_compiled(world):
@@ -468,26 +664,33 @@ def run_compiled(world):
     why = supports(world)
     if why is not None:
         raise ValueError(f"kernel='compiled' cannot run this world: {why}; use kernel='auto' or 'reference'")
-    venues, args = _inputs(world)
+    venues, main, args = _inputs(world)
     err, out = _loop(*args)
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price) = out
+     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay) = out
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
-    acc_ptr, coll, debt = args[22:25]
-    K = world.n_platforms
+    acc_ptr, coll, debt = args[23], args[24], args[25]
+    collateral_k, debt_k, outputs = [], [], []
+    for k, (p, b, order) in enumerate(zip(world.platforms, world.books, main)):
+        base, n = acc_ptr[k], order.size
+        if n == b.n_accounts:  # every account was in the ledger
+            c, d = np.empty(n), np.empty(n)
+        else:  # accounts without debt never enter the ledger
+            c, d = b.collateral.copy(), b.debt.copy()
+        c[order], d[order] = coll[base:base + n], debt[base:base + n]
+        collateral_k.append(c)
+        debt_k.append(d)
+        outputs.append({} if p.keeper_capacity is None else {"delay_steps": delay[ev_k == k], "paused_steps": 0})
     events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": ev_asset, "seized_units": ev_seized,
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": ev_price}
     return Result.from_arrays(
         world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=flow_ta, venue_tv=venues.prices_tv(kappa_ta),
         raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={}, count_tk=count_tk, notional_tk=notional_tk,
-        repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events,
-        collateral_k=tuple(coll[acc_ptr[k]:acc_ptr[k + 1]] for k in range(K)),
-        debt_k=tuple(debt[acc_ptr[k]:acc_ptr[k + 1]] for k in range(K)),
-        events_by_kind={}, waiting_tk=np.zeros((world.n_steps, K), dtype=np.int64),
-        engine_outputs=tuple({} for _ in range(K)))
+        repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events, collateral_k=tuple(collateral_k),
+        debt_k=tuple(debt_k), events_by_kind={}, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))
 
 
 def warm():
