@@ -144,8 +144,16 @@ def _block_sum(a, lo, n):
     return res
 
 
+@_inline
+def _sum(a, lo, n, ws_i, ws_f):
+    """:func:`_pairwise_sum` with the common short case inlined."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    return _pairwise_sum(a, lo, n, ws_i, ws_f)
+
+
 @_jit
-def _pairwise_sum(a, lo, n):
+def _pairwise_sum(a, lo, n, ws_i=None, ws_f=None):
     """``a[lo:lo + n].sum()`` exactly as NumPy sums a contiguous float64 array.
 
     NumPy splits an array of more than 128 into halves (the first a multiple
@@ -155,10 +163,11 @@ def _pairwise_sum(a, lo, n):
     """
     if n <= 128:
         return _block_sum(a, lo, n)
-    st_lo = np.empty(64, np.int64)
-    st_n = np.empty(64, np.int64)
-    st_stage = np.zeros(64, np.int64)   # 0: not split yet, 1: left half pending, 2: right half pending
-    st_left = np.empty(64)
+    if ws_i is None:
+        ws_i, ws_f = np.empty((3, 64), np.int64), np.empty(64)
+    st_lo, st_n, st_stage = ws_i[0], ws_i[1], ws_i[2]  # stage 0: not split yet, 1: left half pending, 2: right
+    st_left = ws_f
+    st_stage[0] = 0
     sp = 0
     st_lo[0], st_n[0] = lo, n
     while True:
@@ -390,6 +399,8 @@ def _loop(ex_ta, keep_a, depth_a,
     buf = np.empty(V)
     row = np.empty(V)
     err = np.full(2, -1, np.int64)  # (step, asset) where a market price overflowed
+    ws_i, ws_f = np.empty((3, 64), np.int64), np.empty(64)  # the pairwise sums' stack
+    act = np.empty(64, np.int64)  # the runs holding liquidatable heads this round
     for t in range(T):
         # 1. markets
         for a in range(A):
@@ -457,9 +468,12 @@ def _loop(ex_ta, keep_a, depth_a,
             mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
             any_liq = mk < neg
             nr = n_runs[k]
+            n_act = 0
             for r in range(nr):
                 if run_key[k, r] < neg:
-                    any_liq = True
+                    act[n_act] = r
+                    n_act += 1
+            any_liq = any_liq or n_act > 0
             if not any_liq:
                 continue
             n_all = 0
@@ -481,13 +495,19 @@ def _loop(ex_ta, keep_a, depth_a,
                 if mk < neg:
                     best = -1
                     bk, ba = mk, acc[base + head[k]]
-                for r in range(nr):
+                q = 0
+                while q < n_act:
+                    r = act[q]
                     kr = run_key[k, r]
                     if kr < neg:
                         sr = base + pool[rb + run_h[k, r]]
                         if best == -2 or _before(kr, acc[sr], bk, ba):
                             best = r
                             bk, ba = kr, acc[sr]
+                        q += 1
+                    else:  # this run has no liquidatable account left this round
+                        n_act -= 1
+                        act[q] = act[n_act]
                 if best == -2:
                     break
                 if best == -1:
@@ -579,11 +599,11 @@ def _loop(ex_ta, keep_a, depth_a,
                 st_val[k, sn] = price
                 st_n[k] = sn + 1
             a = asset_k[k]
-            usd = _pairwise_sum(ev_seized, start, n) * m[a]
+            usd = _sum(ev_seized, start, n, ws_i, ws_f) * m[a]
             count_tk[t, k] = n
             notional_tk[t, k] = usd
-            repaid_tk[t, k] = _pairwise_sum(ev_repaid, start, n)
-            bad_tk[t, k] = _pairwise_sum(ev_bad, start, n)
+            repaid_tk[t, k] = _sum(ev_repaid, start, n, ws_i, ws_f)
+            bad_tk[t, k] = _sum(ev_bad, start, n, ws_i, ws_f)
             flow_ta[t, a] += usd
             flow[a] += usd
         # 7. impact
@@ -596,14 +616,29 @@ def _loop(ex_ta, keep_a, depth_a,
 
 # ---------------------------------------------------------------------------
 
-def _inputs(world):
-    """The arrays the compiled loop reads, computed with the reference's own code where it is not the loop."""
-    from .loop import _Venues
+def _ledger_order(c, d, lt):
+    """The open accounts (debt > 0) in ``margin.Ledger``'s first order: ``-p*`` ascending, ties by index."""
     from .margin import _sort_run, liquidation_price
+
+    if (d > 0).all():
+        idx, negp = np.arange(d.size), -liquidation_price(c, d, lt)
+    else:
+        idx = np.flatnonzero(d > 0)
+        negp = -liquidation_price(c[idx], d[idx], lt)
+    return _sort_run(idx, negp)[0]
+
+
+def _inputs(world, orders=None):
+    """The arrays the compiled loop reads, computed with the reference's own code where it is not the loop.
+
+    ``orders`` (a dict, optional) keeps each book's first order between runs
+    that share the book object (a sweep along a dial: same seed, same books).
+    """
+    from .loop import _Venues
     from .oracles import fault_masks
 
     T, K, J = world.n_steps, world.n_platforms, world.n_oracles
-    venues = _Venues(world)
+    venues = _Venues(world, lists=False)
     src = [np.asarray(o.sources, dtype=np.int64) for o in world.oracles]
     stale_tj, override_tj = fault_masks(world.oracle_faults, T, J, world.provider_of_feed)
     feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)
@@ -618,12 +653,14 @@ def _inputs(world):
     def first_order(k):
         b, lt, base = world.books[k], lt_k[k], acc_ptr[k]
         c, d = b.collateral, b.debt
-        if (d > 0).all():
-            idx, negp = np.arange(d.size), -liquidation_price(c, d, lt)
+        key = (id(b), float(lt))
+        hit = None if orders is None else orders.get(key)
+        if hit is not None and hit[0] is b:
+            order = hit[1]
         else:
-            idx = np.flatnonzero(d > 0)
-            negp = -liquidation_price(c[idx], d[idx], lt)
-        order, _ = _sort_run(idx, negp)
+            order = _ledger_order(c, d, lt)
+            if orders is not None:
+                orders[key] = (b, order)  # the book itself is kept, so its id stays its own
         n = order.size
         coll[base:base + n], debt[base:base + n], acc[base:base + n] = c[order], d[order], order
         n_main[k] = n
@@ -637,8 +674,8 @@ def _inputs(world):
     args = (
         np.exp(world.paths_ta), np.array([1.0 - p.resilience for p in world.markets]),
         np.array([p.depth for p in world.markets], dtype=float),
-        np.ascontiguousarray(venues.unit_raw_rows, dtype=float).reshape(T, J),
-        np.asarray(venues.frozen_t, dtype=np.bool_), np.ascontiguousarray(venues.unit_tv),
+        np.ascontiguousarray(venues.unit_raw_tj, dtype=float).reshape(T, J), venues.frozen_t,
+        np.ascontiguousarray(venues.unit_tv),
         np.ascontiguousarray(venues.frozen_tv), np.asarray(venues.venue_asset, dtype=np.int64),
         np.concatenate([[0], np.cumsum([s.size for s in src])]).astype(np.int64), np.concatenate(src),
         np.asarray(world.feed_asset, dtype=np.int64),
@@ -656,15 +693,18 @@ def _inputs(world):
     return venues, main, args
 
 
-def run_compiled(world):
-    """Run ``world`` on the compiled loop (see :func:`supports`); the same :class:`Result` as ``loop.run``."""
+def run_compiled(world, orders=None):
+    """Run ``world`` on the compiled loop (see :func:`supports`); the same :class:`Result` as ``loop.run``.
+
+    ``orders``: a dict shared by runs on the same books (see :func:`_inputs`).
+    """
     from .market import Markets
     from .result import Result
 
     why = supports(world)
     if why is not None:
         raise ValueError(f"kernel='compiled' cannot run this world: {why}; use kernel='auto' or 'reference'")
-    venues, main, args = _inputs(world)
+    venues, main, args = _inputs(world, orders)
     err, out = _loop(*args)
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])

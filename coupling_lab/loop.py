@@ -48,15 +48,17 @@ def _median_rows(a):
 class _Venues:
     """Steps 2-3a: venue prices and the feeds' raw observations for a step."""
 
-    def __init__(self, world):
+    def __init__(self, world, lists=True):
         va = world.venue_asset_v()
         ex_ta = np.exp(world.paths_ta)
         factor_tv, self.frozen_tv = venue_factors(world.venue_noise_tv, world.venue_faults)
         self.venue_asset = va
         self.unit_tv = (ex_ta[:, :1] if world.n_assets == 1 else ex_ta[:, va]) * factor_tv
-        self.unit_raw_rows = np.column_stack(
-            [_median_rows(self.unit_tv[:, list(o.sources)]) for o in world.oracles]).tolist()
-        self.frozen_t = self.frozen_tv.any(axis=1).tolist()
+        self.unit_raw_tj = np.column_stack([_median_rows(self.unit_tv[:, list(o.sources)]) for o in world.oracles])
+        self.frozen_t = self.frozen_tv.any(axis=1)
+        if lists:  # the Python loop reads plain floats, faster than numpy scalars
+            self.unit_raw_rows = self.unit_raw_tj.tolist()
+            self.frozen_t = self.frozen_t.tolist()
         self.sources = [list(o.sources) for o in world.oracles]
         self.feed_asset = world.feed_asset
         self.one_asset = world.n_assets == 1

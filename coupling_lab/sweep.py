@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from .measures import Measures
-from .simulation import Config, simulate
+from .compiled import default_kernel, run_compiled, supports
+from .simulation import Config, build, run, simulate
 
 __all__ = ["sweep", "summarize", "save_sweep", "load_sweep", "grid_configs", "MEASURES", "t_quantile"]
 
@@ -46,6 +47,8 @@ MEASURES = tuple(Measures(**{f.name: 0 for f in dataclasses.fields(Measures)}).a
 
 #: Target wall time of one dask task, seconds (the default batch size aims for it).
 TASK_SECONDS = 0.5
+#: Runs per batch in process (a batch shares the draws of each seed along the dial).
+LOCAL_BATCH = 64
 
 _META_KEY = b"coupling_lab.sweep"
 
@@ -180,16 +183,51 @@ def _check_seeds(seeds):
 # --------------------------------------------------------------------------- running
 
 
-def _run_one(config, seed):
-    return simulate(config, seed=seed).measures.as_dict()
+def _run_one(config, seed, shared=None):
+    """The measures of one run (a dict).
+
+    ``shared`` (a dict kept over a batch) lets runs of one seed that differ
+    only in ``sharing`` share what the dial leaves unchanged (MODEL.md §5:
+    a seed's path, venue noise and books are the same at every dial
+    position): the first run's world is drawn, the others are built on its
+    path, noise and books, and each book is sorted into the ledger's order
+    once. The measures are those of :func:`simulate` (tested).
+    """
+    if shared is None:
+        return simulate(config, seed=seed).measures.as_dict()
+    drawn, orders = shared.setdefault("worlds", {}), shared.setdefault("orders", {})
+    key = (seed, config.replace(sharing=0.0))
+    first = drawn.get(key)
+    if first is None:
+        world = drawn[key] = build(config, seed)
+    else:
+        path = {"x_t": first.x_t} if config.collateral_sharing is None else {"x_ta": first.x_ta}
+        world = build(config, seed, venue_noise_tv=first.venue_noise_tv, books=first.books, **path)
+    if default_kernel() != "reference" and supports(world) is None:
+        return run_compiled(world, orders).measures.as_dict()
+    return run(world).measures.as_dict()
+
+
+def _iter_batch(batch):
+    shared = {}
+    for task_id, config, seed in batch:
+        yield task_id, _run_one(config, seed, shared)
 
 
 def run_batch(batch):
     """Run a list of ``(task_id, config, seed)``; return ``[(task_id, measures dict), ...]``.
 
-    The unit of work sent to a dask worker (module level, so it pickles by name).
+    The unit of work, in process and on a dask worker (module level, so it
+    pickles by name). Runs of one seed along the ``sharing`` dial share their
+    draws and sorted books (see :func:`_run_one`).
     """
-    return [(task_id, _run_one(config, seed)) for task_id, config, seed in batch]
+    return list(_iter_batch(batch))
+
+
+def _batches(tasks, size):
+    """``tasks`` in batches of ``size``, each seed's grid points together (so a batch shares its draws)."""
+    ordered = sorted(tasks, key=lambda task: (task[2], task[0]))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
 def _frame(points, seeds, results, keys):
@@ -254,7 +292,9 @@ def sweep(base_config, grid=None, seeds=range(10), *, client=None, progress=True
         Show a ``tqdm.auto`` progress bar (runs done).
     cancel : threading.Event, optional
         When set (e.g. from another thread or a widget), the sweep stops early
-        and returns the rows finished so far.
+        and returns the rows finished so far. Runs go seed by seed (all grid
+        points of the first seed, then the next), so the rows of a sweep
+        stopped early cover the whole grid with fewer seeds.
     batch_size : int, optional
         Runs per dask task. The default times one run here and aims for about
         0.5 s of work per task, while keeping at least ~4 tasks per worker
@@ -322,12 +362,15 @@ def sweep(base_config, grid=None, seeds=range(10), *, client=None, progress=True
 
 def _run_local(tasks, results, bar, cancel):
     try:
-        for task_id, config, seed in tasks:
-            if cancel is not None and cancel.is_set():
-                break
-            results[task_id] = _run_one(config, seed)
-            if bar is not None:
-                bar.update(1)
+        if cancel is not None and cancel.is_set():
+            return False
+        for batch in _batches(tasks, LOCAL_BATCH):
+            for task_id, measures in _iter_batch(batch):  # lazily: the next run starts after the check
+                results[task_id] = measures
+                if bar is not None:
+                    bar.update(1)
+                if cancel is not None and cancel.is_set():
+                    return False
     except KeyboardInterrupt:
         return True
     return False
@@ -355,7 +398,7 @@ def _run_dask(tasks, results, bar, cancel, client, batch_size):
             tasks = tasks[1:]
             n_threads = sum(client.nthreads().values()) or 1
             batch_size = _default_batch_size(elapsed, len(tasks), n_threads)
-        batches = [tasks[i:i + batch_size] for i in range(0, len(tasks), batch_size)]
+        batches = _batches(tasks, batch_size)
         futures = [client.submit(run_batch, b, pure=False) for b in batches]
         done = as_completed(futures)
         while not done.is_empty():

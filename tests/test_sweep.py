@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import coupling_lab as cl
 from coupling_lab import Config, load_sweep, save_sweep, simulate, summarize, sweep
 from coupling_lab.sweep import MEASURES, grid_configs, t_quantile
 
@@ -42,6 +43,25 @@ def test_each_row_is_the_simulated_run():
         expected = simulate(config, seed=int(row["seed"])).measures.as_dict()
         for name, value in expected.items():
             np.testing.assert_equal(row[name], value)
+
+
+@pytest.mark.parametrize("base", [
+    SMALL,
+    SMALL.replace(collateral_sharing=0.5),
+    SMALL.replace(platform=SMALL.platform.replace(keeper_capacity=20)),
+    SMALL.replace(read_guards=(cl.Delay(hop=5),)),
+], ids=["one asset", "two channels", "keeper capacity", "read guard"])
+def test_a_batch_along_the_dial_gives_each_runs_own_measures(base):
+    """Runs of one seed along the dial share draws and sorted books in a batch: rows as if run alone."""
+    grid = {"sharing": [0.0, 0.4, 1.0], "market.depth": [5e7, 2e8]}
+    frame = sweep(base, grid, seeds=[2, 9], progress=False)
+    points, configs = grid_configs(base, grid)
+    expected = [simulate(c, seed=s).measures.as_dict() for c in configs for s in (2, 9)]
+    for (_, row), want in zip(frame.iterrows(), expected):
+        for name, value in want.items():
+            np.testing.assert_equal(row[name], value, err_msg=name)
+    with cl.using_kernel("reference"):
+        pd.testing.assert_frame_equal(sweep(base, grid, seeds=[2, 9], progress=False), frame)
 
 
 def test_no_grid_runs_the_base_config():
@@ -92,37 +112,38 @@ def test_cancel_returns_finished_rows(monkeypatch):
     done = []
     original = sw._run_one
 
-    def run_and_cancel(config, seed):
+    def run_and_cancel(config, seed, shared=None):
         done.append(seed)
         if len(done) == 3:
             cancel.set()
-        return original(config, seed)
+        return original(config, seed, shared)
 
     monkeypatch.setattr(sw, "_run_one", run_and_cancel)
     frame = sw.sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(4), progress=False, cancel=cancel)
     monkeypatch.undo()
+    # runs go seed by seed: both dial positions of seed 0, then seed 1's first; rows in grid order
     assert len(frame) == 3
-    assert frame["seed"].tolist() == [0, 1, 2]
+    assert frame["sharing"].tolist() == [0.0, 0.0, 1.0] and frame["seed"].tolist() == [0, 1, 0]
     assert frame.attrs["sweep"]["complete"] is False
-    full = sweep(SMALL, {"sharing": [0.0]}, seeds=range(3), progress=False)
-    pd.testing.assert_frame_equal(frame, full, check_like=False)
+    full = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=False)
+    pd.testing.assert_frame_equal(frame, full.iloc[[0, 1, 2]].reset_index(drop=True), check_like=False)
 
 
 def test_keyboard_interrupt_keeps_rows_with_a_warning(monkeypatch):
     original = sw._run_one
     count = []
 
-    def interrupt(config, seed):
+    def interrupt(config, seed, shared=None):
         count.append(1)
         if len(count) == 4:
             raise KeyboardInterrupt
-        return original(config, seed)
+        return original(config, seed, shared)
 
     monkeypatch.setattr(sw, "_run_one", interrupt)
     with pytest.warns(RuntimeWarning, match="3 of 6"):
         frame = sw.sweep(SMALL, {"sharing": [0.0, 0.5, 1.0]}, seeds=range(2), progress=False)
-    assert len(frame) == 3
-    assert frame["sharing"].tolist() == [0.0, 0.0, 0.5]
+    assert len(frame) == 3  # seed 0 at every dial position
+    assert frame["sharing"].tolist() == [0.0, 0.5, 1.0] and frame["seed"].tolist() == [0, 0, 0]
 
 
 def test_progress_bar_counts_runs(capsys):
