@@ -1,6 +1,7 @@
 """Sweeps: grid building and validation, rows, summaries, persistence, dask parity."""
 import importlib
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -282,6 +283,25 @@ def test_dask_by_scheduler_address(cluster):
     local = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=False)
     remote = sweep(SMALL, {"sharing": [0.0, 1.0]}, seeds=range(2), progress=True, client=cluster.scheduler_address)
     pd.testing.assert_frame_equal(remote, local, check_exact=True)
+
+
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_dask_by_scheduler_address_two_keys(cluster, batch_size):
+    # the README's form for an existing cluster: a scheduler address string, a grid of two keys;
+    # batches of 4 cut across seeds and the second key, so draws are shared only where they may be
+    grid = {"sharing": [0.0, 0.5, 1.0], "market.depth": [1e8, 3e8]}
+    local = sweep(SMALL, grid, seeds=range(3), progress=False)
+    clients_before = set(cluster.scheduler.clients)
+    remote = sweep(SMALL, grid, seeds=range(3), progress=False, client=cluster.scheduler_address,
+                   batch_size=batch_size)
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+    assert list(remote.columns[:3]) == ["sharing", "market.depth", "seed"] and len(remote) == 18
+    assert remote.attrs["sweep"] == {"n_planned": 18, "n_done": 18, "complete": True}
+    # the client sweep made for the address is closed afterwards
+    deadline = time.monotonic() + 10
+    while set(cluster.scheduler.clients) != clients_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(cluster.scheduler.clients) == clients_before
 
 
 def test_dask_cancel_keeps_finished_rows(client):
