@@ -7,7 +7,8 @@ runs in one call of :func:`coupling_lab.sweep` on a ``LocalCluster`` of the mach
 cores (worker processes, 1 thread each), exactly as a user calls it from a fresh
 process (default batch size, unless ``--batch-size``), except that numba's cache is
 loaded in the driver first (``--cold`` skips that: then ``sweep()`` times its first run
-while the cache loads and sizes its batches at one run each), and prints:
+while the cache loads and sizes its batches at one run each; ``--no-trim`` starts the workers
+without the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny sets), and prints:
 
 - wall time and runs per second of the sweep (cluster start-up timed apart);
 - the tasks: how many, runs per task, compute time per task on the workers, and the
@@ -56,6 +57,7 @@ CONFIG = Config()  # the classroom default: 5 platforms x 2,000 accounts x 500 s
 DIAL = [round(float(s), 10) for s in np.linspace(0.0, 1.0, 21)]
 GRID = {"sharing": DIAL, "scenario.depth": [0.2, 0.3]}
 MB = 1024 * 1024
+NO_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 # --------------------------------------------------------------------------- memory, stdlib only
@@ -84,9 +86,10 @@ def reset_peak():
 
 def worker_memory(dask_worker=None):
     """Run on each worker (``client.run``): pid, RSS, peak RSS since reset, keys held."""
-    status = proc_status()
-    return {"pid": os.getpid(), "rss": status["VmRSS"], "hwm": status["VmHWM"],
-            "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    status, usage = proc_status(), resource.getrusage(resource.RUSAGE_SELF)
+    return {"pid": os.getpid(), "rss": status["VmRSS"], "hwm": status["VmHWM"], "maxrss": usage.ru_maxrss * 1024,
+            "cpu": usage.ru_utime + usage.ru_stime, "minflt": usage.ru_minflt,
+            "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
             "keys_held": len(dask_worker.data) if dask_worker is not None else None}
 
 
@@ -97,7 +100,7 @@ def warm_worker():
 
 
 class TaskLog:
-    """A scheduler plugin: per finished ``run_batch`` task, its compute time and result size; results held."""
+    """A scheduler plugin: per finished task (a batch), its compute time and result size; results held."""
 
     name = "bench-dask-scale"
 
@@ -108,8 +111,7 @@ class TaskLog:
         self.first_start = self.last_stop = None
 
     def transition(self, key, start, finish, *args, **kwargs):
-        if not (isinstance(key, str) and key.startswith("run_batch")):
-            return
+        # every task of this cluster is a batch of the sweep (the warm-up goes by client.run)
         if start == "processing" and finish == "memory":
             for ss in kwargs.get("startstops", ()):
                 if ss["action"] == "compute":
@@ -182,7 +184,9 @@ def results_dict_bytes(frame):
 # --------------------------------------------------------------------------- the benchmark
 
 
-def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, progress=False, cold=False):
+def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, progress=False, cold=False,
+          no_trim=False):
+    import dask
     from dask.distributed import Client, LocalCluster
 
     workers = workers or os.cpu_count() or 1
@@ -191,7 +195,7 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
     seeds = range(n_seeds)
     out = {"n_grid": n_grid, "n_seeds": n_seeds, "n_runs": n_grid * n_seeds, "workers": workers,
            "cpus": os.cpu_count(), "python": platform.python_version(), "load_before": os.getloadavg(),
-           "batch_size_arg": batch_size, "cold": cold}
+           "batch_size_arg": batch_size, "cold": cold, "no_trim": no_trim}
     driver_before = proc_status()["VmRSS"]
     if not cold:
         # Load numba's cache in the driver first: sweep() times its first run here to size the
@@ -200,9 +204,11 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
         sw.run_batch([(0, CONFIG, 0)])
         out["driver_warm_s"] = time.perf_counter() - start
 
+    # dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536; None leaves glibc's default
+    trim = {NO_TRIM: None} if no_trim else {}
     start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with dask.config.set(trim), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None) as cluster, Client(cluster) as client:
         out["cluster_start_s"] = time.perf_counter() - start
         client.run(warm_worker)  # numba's cache, once per worker process (about 0.5 s each)
         client.run_on_scheduler(_install_log)
@@ -213,15 +219,21 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
         reset_peak()
         sampler = Sampler(pids)
         sampler.start()
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         frame = sweep(CONFIG, GRID, seeds, client=client, progress=progress, batch_size=batch_size)
         out["dask_s"] = time.perf_counter() - start
         out["driver_peak"] = proc_status()["VmHWM"]
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        out["driver_cpu_s"] = end.ru_utime + end.ru_stime - cpu.ru_utime - cpu.ru_stime
         sampler.stop.set()
         sampler.join()
         after = client.run(worker_memory)
         out["worker_peak"] = [m["hwm"] for m in after.values()]
         out["worker_rss_after"] = [m["rss"] for m in after.values()]
+        out["worker_cpu_s"] = [a["cpu"] - b["cpu"] for a, b in zip(after.values(), before.values())]
+        out["worker_faults"] = [a["minflt"] - b["minflt"] for a, b in zip(after.values(), before.values())]
+        out["worker_trim"] = sorted({str(m["trim"]) for m in after.values()})
         out["worker_keys_after"] = [m["keys_held"] for m in after.values()]
         out["worker_peak_sampled"] = [sampler.peak[p] for p in pids]
         out["tasks"] = client.run_on_scheduler(_read_log)
@@ -237,7 +249,7 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
     assert len(frame) == out["n_runs"] and frame.attrs["sweep"]["complete"]
 
     # one batch of the size the sweep used: its input and result as pickled, and its wall time here
-    size = batch_size or max(1, int(round(out["runs_per_task"])))
+    size = batch_size or max(1, min(len(frame), int(round(out["runs_per_task"]))))
     points, configs = sw.grid_configs(CONFIG, GRID)
     tasks = [(i, configs[i // n_seeds], seeds[i % n_seeds]) for i in range(len(configs) * n_seeds)]
     batch = sw._batches(tasks, size)[0]
@@ -250,9 +262,10 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
 
     # the straightforward baseline: a small sweep in this process (no dask), same grid, first seeds
     baseline_seeds = baseline_seeds or max(2, min(24, n_seeds))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     local = sweep(CONFIG, GRID, range(baseline_seeds), progress=False)
     out["local_s"] = time.perf_counter() - start
+    out["local_cpu_s"] = time.process_time() - cpu
     out["local_runs"] = len(local)
     out["local_runs_per_s"] = len(local) / out["local_s"]
     part = frame[frame["seed"] < baseline_seeds].reset_index(drop=True)
@@ -273,7 +286,9 @@ def report(o):
         f" = {o['n_runs']:,} runs of the classroom Config()",
         f"  {o['cpus']} CPUs, Python {o['python']}, load average {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}"
         f" -> {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
-        f"  LocalCluster: {o['workers']} workers x 1 thread (processes), start-up {o['cluster_start_s']:.1f} s",
+        f"  LocalCluster: {o['workers']} workers x 1 thread (processes), start-up {o['cluster_start_s']:.1f} s,"
+        f" workers' MALLOC_TRIM_THRESHOLD_ {', '.join(o['worker_trim'])}"
+        f" ({'--no-trim' if o['no_trim'] else 'dask default'})",
         f"  sweep on dask        : {o['dask_s']:8.1f} s  {o['dask_runs_per_s']:7.1f} runs/s",
         f"  in process (baseline): {o['local_s']:8.1f} s  {o['local_runs_per_s']:7.1f} runs/s"
         f"  ({o['local_runs']:,} runs, same rows as on dask: {o['same_rows']}); dask x{o['speedup']:.2f}",
@@ -283,6 +298,12 @@ def report(o):
         f" compute {t['compute_per_task_ms']:.1f} ms per task (median),"
         f" {1e3 * t['compute_s'] / o['n_runs']:.2f} ms per run;"
         f" not computing {o['idle_per_task_ms']:.1f} ms per task",
+        f"  CPU during the sweep: workers {sum(o['worker_cpu_s']):.1f} s"
+        f" ({1e3 * sum(o['worker_cpu_s']) / o['n_runs']:.2f} ms per run,"
+        f" {sum(o['worker_faults']) / o['n_runs']:.0f} page faults per run),"
+        f" driver (client + scheduler) {o['driver_cpu_s']:.1f} s ({1e3 * o['driver_cpu_s'] / max(t['tasks'], 1):.1f} ms"
+        f" per task, {1e3 * o['driver_cpu_s'] / o['n_runs']:.2f} ms per run);"
+        f" in process {1e3 * o['local_cpu_s'] / o['local_runs']:.2f} ms per run",
         f"  one batch of {o['batch_size']} runs: input {kb(o['batch_in_bytes'])}, result {kb(o['batch_out_bytes'])}"
         f" pickled (scheduler's estimate {kb(t['result_nbytes_median'])}), {1e3 * o['batch_here_s']:.0f} ms here",
         f"  results held on the workers at most: {t['held_max']:,} tasks, {mb(t['held_bytes_max'])};"
@@ -311,12 +332,14 @@ def main(argv=None):
     p.add_argument("--progress", action="store_true", help="show sweep's progress bar")
     p.add_argument("--cold", action="store_true",
                    help="do not load numba's cache in the driver before the sweep (see benchmarks/README.md)")
+    p.add_argument("--no-trim", action="store_true",
+                   help="start the workers without dask's MALLOC_TRIM_THRESHOLD_=65536 (see benchmarks/README.md)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     runs = 5_000 if args.quick else args.runs
     if runs < 1:
         p.error(f"--runs must be at least 1; got {runs}")
-    out = bench(runs, args.workers, args.batch_size, args.baseline_seeds, args.progress, args.cold)
+    out = bench(runs, args.workers, args.batch_size, args.baseline_seeds, args.progress, args.cold, args.no_trim)
     print(report(out))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
