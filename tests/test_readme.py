@@ -2,6 +2,8 @@
 import pathlib
 import re
 
+import pandas as pd
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -25,6 +27,12 @@ def test_readme_python_examples_run():
     assert namespace["hole"].loc["protected", "waiting_account_steps"] > 0
     venue = namespace["venue"]  # the perp venue beside the lending platforms
     assert len(venue) == 500 and venue["count_cross"].sum() + venue["count_isolated"].sum() > 0
+    # the sweeps example: the same rows in process, on a LocalCluster, by scheduler address, after Parquet
+    rows = namespace["rows"]
+    assert len(rows) == 24 and list(rows.columns[:3]) == ["sharing", "market.depth", "seed"]
+    for name in ("on_dask", "by_address", "partial", "again"):
+        pd.testing.assert_frame_equal(namespace[name], rows, check_exact=True, obj=name)
+    assert namespace["meta"]["seeds"] == [0, 1, 2, 3] and len(namespace["table"]) == 6 * 8
 
 
 def test_ci_runs_the_readme_test_command():
