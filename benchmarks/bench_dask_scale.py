@@ -168,13 +168,23 @@ class Sampler(threading.Thread):
             self.stop.wait(self.every)
 
 
-def results_dict_bytes(frame):
-    """Bytes of a ``{task_id: measures dict}`` like the one :func:`sweep` fills in the driver (tracemalloc)."""
+def results_dict_bytes(frame, batch_size):
+    """Bytes of the ``{task_id: measures dict}`` :func:`sweep` fills in the driver (tracemalloc).
+
+    Rebuilt from the frame as it arrives from dask: batches of ``batch_size``
+    ``(task_id, measures)`` pairs, pickled and unpickled, each dict kept.
+    """
     names = list(sw.MEASURES)
     columns = [frame[n].tolist() for n in names]
+    rows = [(i, dict(zip(names, row))) for i, row in enumerate(zip(*columns))]
+    blobs = [pickle.dumps(rows[i:i + batch_size], protocol=5) for i in range(0, len(rows), batch_size)]
+    del rows, columns
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    results = {i: dict(zip(names, row)) for i, row in enumerate(zip(*columns))}
+    results = {}
+    for blob in blobs:
+        for task_id, measures in pickle.loads(blob):
+            results[task_id] = measures
     size = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     del results
@@ -245,7 +255,6 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
     # time per task the worker threads were not computing, over the span of the tasks
     out["idle_per_task_ms"] = 1e3 * (workers * out["dask_s"] - t["compute_s"]) / max(t["tasks"], 1)
     out["frame_bytes"] = int(frame.memory_usage(deep=True).sum())
-    out["results_dict_bytes"] = results_dict_bytes(frame)
     assert len(frame) == out["n_runs"] and frame.attrs["sweep"]["complete"]
 
     # one batch of the size the sweep used: its input and result as pickled, and its wall time here
@@ -257,6 +266,7 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
     rows = sw.run_batch(batch)
     out["batch_here_s"] = time.perf_counter() - start
     out["batch_size"] = size
+    out["results_dict_bytes"] = results_dict_bytes(frame, size)
     out["batch_in_bytes"] = len(pickle.dumps(batch, protocol=5))
     out["batch_out_bytes"] = len(pickle.dumps(rows, protocol=5))
 
