@@ -24,6 +24,7 @@ without the ``MALLOC_TRIM_THRESHOLD_=65536`` dask's nanny sets), and prints:
     .venv/bin/python benchmarks/bench_dask_scale.py             # 100,000 runs, about 3-6 min on 2 cores
     .venv/bin/python benchmarks/bench_dask_scale.py --quick     # 5,000 runs
     .venv/bin/python benchmarks/bench_dask_scale.py --runs 20000 --batch-size 200 --json out.json
+    .venv/bin/python benchmarks/bench_dask_scale.py --diagnose  # where a worker's time goes, about a minute
 
 Only Linux's ``/proc`` and the standard library are used for memory. Record the
 figures in benchmarks/README.md ("Sweeps", "Dask at scale") with the load average.
@@ -286,6 +287,96 @@ def bench(n_runs=100_000, workers=None, batch_size=None, baseline_seeds=None, pr
     return out
 
 
+# --------------------------------------------------------------------------- diagnostics (--diagnose)
+
+
+def cost_per_run(n_seeds=24, size=64):
+    """Wall, user and system time and page faults per run of the grid's first seeds, in this process."""
+    points, configs = sw.grid_configs(CONFIG, GRID)
+    tasks = [(i, configs[i // n_seeds], i % n_seeds) for i in range(len(configs) * n_seeds)]
+    sw.run_batch([(0, CONFIG, 0)])
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for batch in sw._batches(tasks, size):
+        sw.run_batch(batch)
+    wall, r1, n = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF), len(tasks)
+    return {"wall_ms": 1e3 * wall / n, "user_ms": 1e3 * (r1.ru_utime - r0.ru_utime) / n,
+            "sys_ms": 1e3 * (r1.ru_stime - r0.ru_stime) / n, "faults": (r1.ru_minflt - r0.ru_minflt) / n,
+            "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "runs": n}
+
+
+def _echo(x):
+    return x
+
+
+def diagnose(rounds=2):
+    """Where a worker's time goes: the same runs in process, in two plain processes, in one worker."""
+    import multiprocessing
+
+    import dask
+    from dask.distributed import Client, LocalCluster, wait
+
+    out = {"load_before": os.getloadavg()}
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    out["alone"] = cost_per_run()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # two plain processes side by side
+        start = time.perf_counter()
+        pair = [pool.apply_async(cost_per_run) for _ in range(2)]
+        out["pair"] = [r.get() for r in pair]
+        out["pair_s"] = time.perf_counter() - start
+    variants = [("dask default", {}), ("MALLOC_TRIM_THRESHOLD_ unset", {NO_TRIM: None}),
+                ("profiler off", {"distributed.worker.profile.enabled": False})]
+    out["worker"] = []
+    for _ in range(rounds):
+        for label, cfg in variants:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # the nanny puts it here; it would pass to the next
+            with dask.config.set(cfg), LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                                    dashboard_address=None) as cluster, Client(cluster) as client:
+                out["worker"].append((label, client.submit(cost_per_run, pure=False).result()))
+                if label == "dask default" and "result_ms" not in out:
+                    futures = [client.submit(_echo, i, pure=False) for i in range(200)]
+                    wait(futures)
+                    start = time.perf_counter()
+                    for f in futures:
+                        f.result()
+                    out["result_ms"] = 1e3 * (time.perf_counter() - start) / len(futures)
+                    start = time.perf_counter()
+                    client.gather(futures)
+                    out["gather_ms"] = 1e3 * (time.perf_counter() - start) / len(futures)
+    import io
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=100_000, file=io.StringIO())
+    start = time.perf_counter()
+    for _ in range(100_000):
+        bar.update(1)
+    out["tqdm_us"] = 1e6 * (time.perf_counter() - start) / 100_000
+    bar.close()
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def report_diagnose(o):
+    row = lambda label, c: (f"  {label:<46} {c['wall_ms']:5.2f} ms wall, user {c['user_ms']:5.2f}, "  # noqa: E731
+                            f"sys {c['sys_ms']:4.2f} ms, {c['faults']:4.0f} page faults per run")
+    lb, la = o["load_before"], o["load_after"]
+    n = o["alone"]["runs"]
+    lines = [f"where a worker's time goes: {n:,} runs (the grid's first 24 seeds, batches of 64) each way;"
+             f" load average {lb[0]:.2f} -> {la[0]:.2f}",
+             row("one plain process", o["alone"])]
+    for i, c in enumerate(o["pair"]):
+        lines.append(row(f"two plain processes side by side ({i + 1})", c))
+    together = sum(1e3 / c["wall_ms"] for c in o["pair"])
+    lines.append(f"  two side by side: {together:.0f} runs/s together, one alone {1e3 / o['alone']['wall_ms']:.0f} runs/s"
+                 f" (x{together * o['alone']['wall_ms'] / 1e3:.2f})")
+    for label, c in o["worker"]:
+        lines.append(row(f"one dask worker, {label}", c))
+    lines.append(f"  fetching a finished result: future.result() {o['result_ms']:.2f} ms each,"
+                 f" client.gather of 200 {o['gather_ms']:.3f} ms each")
+    lines.append(f"  progress bar: {o['tqdm_us']:.2f} us per tqdm.auto update")
+    return "\n".join(lines)
+
+
 def report(o):
     mb = lambda b: f"{b / MB:,.1f} MB"  # noqa: E731
     kb = lambda b: f"{b / 1024:,.1f} kB"  # noqa: E731
@@ -344,8 +435,17 @@ def main(argv=None):
                    help="do not load numba's cache in the driver before the sweep (see benchmarks/README.md)")
     p.add_argument("--no-trim", action="store_true",
                    help="start the workers without dask's MALLOC_TRIM_THRESHOLD_=65536 (see benchmarks/README.md)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="instead of the sweep: the cost of a run in process, in two processes and in one worker "
+                        "with and without dask's settings (about a minute)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
+    if args.diagnose:
+        out = diagnose()
+        print(report_diagnose(out))
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        return out
     runs = 5_000 if args.quick else args.runs
     if runs < 1:
         p.error(f"--runs must be at least 1; got {runs}")
