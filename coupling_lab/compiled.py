@@ -228,71 +228,58 @@ def _median(row, src, lo, hi, buf):
     return (b[mid - 1] + b[mid]) / 2.0
 
 
-# The pool of partly liquidated accounts of one platform is a short stack of sorted runs
-# (keys -p* ascending, ties by account index) in the platform's region of ``pool``: each
-# round's survivors become a new run, and the last two runs merge while the older is not
-# more than twice the newer, so there are O(log n) runs and each account is moved
-# O(log n) times. A round takes the smallest head among the main book and the runs.
+# The pool of partly liquidated accounts of one platform: each round's survivors, sorted, are
+# appended to the platform's region of ``pool`` as a *run* (keys -p* ascending, ties by account
+# index) and never moved again (until the region fills up and the live runs are packed to its
+# front). A small binary heap holds the head of every live run, so a round takes the smallest
+# head among the main book and the heap's top: O(log runs) per liquidation, sequential memory.
+
+@_inline
+def _heap_down(hk, ha, hr, k, n, pos):
+    """Sift entry ``pos`` of platform ``k``'s heap of run heads down to its place."""
+    key, a, r = hk[k, pos], ha[k, pos], hr[k, pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(hk[k, child + 1], ha[k, child + 1], hk[k, child], ha[k, child]):
+            child += 1
+        if _before(hk[k, child], ha[k, child], key, a):
+            hk[k, pos], ha[k, pos], hr[k, pos] = hk[k, child], ha[k, child], hr[k, child]
+            pos = child
+        else:
+            break
+    hk[k, pos], ha[k, pos], hr[k, pos] = key, a, r
+
+
+@_inline
+def _heap_up(hk, ha, hr, k, pos):
+    """Sift entry ``pos`` of platform ``k``'s heap of run heads up to its place."""
+    key, a, r = hk[k, pos], ha[k, pos], hr[k, pos]
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _before(key, a, hk[k, parent], ha[k, parent]):
+            hk[k, pos], ha[k, pos], hr[k, pos] = hk[k, parent], ha[k, parent], hr[k, parent]
+            pos = parent
+        else:
+            break
+    hk[k, pos], ha[k, pos], hr[k, pos] = key, a, r
+
 
 @_jit
-def _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey):
-    """Merge the last two runs of platform ``k`` into one; returns the new number of runs."""
-    a0, a1 = rb + run_h[k, nr - 2], rb + run_e[k, nr - 2]
-    b0, b1 = rb + run_h[k, nr - 1], rb + run_e[k, nr - 1]
-    n = 0
-    while a0 < a1 and b0 < b1:
-        kb, ka = pkey[b0], pkey[a0]
-        if kb < ka or (kb == ka and acc[pool[b0]] < acc[pool[a0]]):  # the account only on a tie
-            scratch[n], skey[n] = pool[b0], pkey[b0]
-            b0 += 1
-        else:
-            scratch[n], skey[n] = pool[a0], pkey[a0]
-            a0 += 1
-        n += 1
-    while a0 < a1:
-        scratch[n], skey[n] = pool[a0], pkey[a0]
-        a0 += 1
-        n += 1
-    while b0 < b1:
-        scratch[n], skey[n] = pool[b0], pkey[b0]
-        b0 += 1
-        n += 1
-    start = run_s[k, nr - 2]
-    pool[rb + start:rb + start + n] = scratch[:n]
-    pkey[rb + start:rb + start + n] = skey[:n]
-    run_h[k, nr - 2] = start
-    run_e[k, nr - 2] = start + n
-    return nr - 1
-
-
-@_jit
-def _add_run(pool, pkey, rb, cap, run_s, run_h, run_e, n_runs, k, new, new_key, m, acc, scratch, skey):
-    """Put the ``m`` slots ``new`` (sorted, keys ``new_key``) on platform ``k``'s stack of runs."""
-    nr = 0
-    for r in range(n_runs[k]):  # drop the runs that rounds have used up
-        if run_h[k, r] < run_e[k, r]:
-            run_s[k, nr], run_h[k, nr], run_e[k, nr] = run_s[k, r], run_h[k, r], run_e[k, r]
-            nr += 1
-    end = run_e[k, nr - 1] if nr else 0
-    if end + m > cap or nr == run_s.shape[1]:  # out of room: merge everything into one run at the start
-        while nr >= 2:
-            nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
-        if nr:
-            h, e = run_h[k, 0], run_e[k, 0]
-            for i in range(e - h):
-                pool[rb + i] = pool[rb + h + i]
-                pkey[rb + i] = pkey[rb + h + i]
-            run_s[k, 0], run_h[k, 0], run_e[k, 0] = 0, 0, e - h
-            end = e - h
-        else:
-            end = 0
-    pool[rb + end:rb + end + m] = new[:m]
-    pkey[rb + end:rb + end + m] = new_key[:m]
-    run_s[k, nr], run_h[k, nr], run_e[k, nr] = end, end, end + m
-    nr += 1
-    while nr >= 2 and run_e[k, nr - 2] - run_h[k, nr - 2] <= 2 * (run_e[k, nr - 1] - run_h[k, nr - 1]):
-        nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
-    n_runs[k] = nr
+def _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, n_heap):
+    """Move platform ``k``'s live runs to the front of its region, in place; returns the region's new end."""
+    live = hr[k, :n_heap].copy()
+    live = live[np.argsort(run_h[k][live])]  # by position: every run moves to the left, none overwrites another
+    end = 0
+    for r in live:
+        h, e = run_h[k, r], run_e[k, r]
+        for q in range(e - h):
+            pool[rb + end + q] = pool[rb + h + q]
+            pkey[rb + end + q] = pkey[rb + h + q]
+        run_h[k, r], run_e[k, r] = end, end + (e - h)
+        end += e - h
+    return end
 
 
 @_jit
@@ -368,13 +355,14 @@ def _loop(ex_ta, keep_a, depth_a,
     head = np.zeros(K, np.int64)
     pool = np.empty(2 * coll.size + 1, np.int32)
     pkey = np.empty(2 * coll.size + 1)  # each pool entry's key
-    run_s = np.zeros((K, 64), np.int64)
-    run_h = np.zeros((K, 64), np.int64)
-    run_e = np.zeros((K, 64), np.int64)
-    n_runs = np.zeros(K, np.int64)
-    run_key = np.zeros((K, 64))  # the key of each run's head (inf when the run is used up)
-    scratch = np.empty(n_max, np.int32)
-    skey = np.empty(n_max)
+    pend = np.zeros(K, np.int64)         # end of the used part of each platform's region
+    run_h = np.zeros((K, T + 1), np.int64)  # one run per round at most: head and end in the region
+    run_e = np.zeros((K, T + 1), np.int64)
+    n_made = np.zeros(K, np.int64)
+    hk = np.empty((K, T + 1))               # the heap of run heads: key, account, run
+    ha = np.empty((K, T + 1), np.int64)
+    hr = np.empty((K, T + 1), np.int64)
+    hn = np.zeros(K, np.int64)
     taken = np.empty(n_max, np.int32)
     taken_key = np.empty(n_max)
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
@@ -400,7 +388,6 @@ def _loop(ex_ta, keep_a, depth_a,
     row = np.empty(V)
     err = np.full(2, -1, np.int64)  # (step, asset) where a market price overflowed
     ws_i, ws_f = np.empty((3, 64), np.int64), np.empty(64)  # the pairwise sums' stack
-    act = np.empty(64, np.int64)  # the runs holding liquidatable heads this round
     for t in range(T):
         # 1. markets
         for a in range(A):
@@ -466,14 +453,7 @@ def _loop(ex_ta, keep_a, depth_a,
             n_open = n_main_k[k]
             # the head of every source, and whether any account is liquidatable (else the engine idles)
             mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
-            any_liq = mk < neg
-            nr = n_runs[k]
-            n_act = 0
-            for r in range(nr):
-                if run_key[k, r] < neg:
-                    act[n_act] = r
-                    n_act += 1
-            any_liq = any_liq or n_act > 0
+            any_liq = mk < neg or (hn[k] > 0 and hk[k, 0] < neg)
             if not any_liq:
                 continue
             n_all = 0
@@ -484,41 +464,34 @@ def _loop(ex_ta, keep_a, depth_a,
                     st_val[k, 0] = np.inf
                 last_called[k] = t
                 n_all = _count_main(coll, debt, base + head[k], base + n_open, lt, neg) - base - head[k]
-                for r in range(nr):
-                    h0 = rb + run_h[k, r]
-                    n_all += int(np.searchsorted(pkey[h0:rb + run_e[k, r]], neg))
+                for q in range(hn[k]):
+                    r = hr[k, q]
+                    n_all += int(np.searchsorted(pkey[rb + run_h[k, r]:rb + run_e[k, r]], neg))
             start = n_ev
             n = 0
             while cap < 0 or n < cap:
-                best = -2  # -1: the main book; r >= 0: run r
-                bk, ba = 0.0, 0
-                if mk < neg:
-                    best = -1
-                    bk, ba = mk, acc[base + head[k]]
-                q = 0
-                while q < n_act:
-                    r = act[q]
-                    kr = run_key[k, r]
-                    if kr < neg:
-                        sr = base + pool[rb + run_h[k, r]]
-                        if best == -2 or _before(kr, acc[sr], bk, ba):
-                            best = r
-                            bk, ba = kr, acc[sr]
-                        q += 1
-                    else:  # this run has no liquidatable account left this round
-                        n_act -= 1
-                        act[q] = act[n_act]
-                if best == -2:
+                use_main = mk < neg
+                use_pool = hn[k] > 0 and hk[k, 0] < neg
+                if use_main and use_pool:
+                    use_main = _before(mk, acc[base + head[k]], hk[k, 0], ha[k, 0])
+                elif not use_pool and not use_main:
                     break
-                if best == -1:
+                if use_main:
                     i = base + head[k]
                     head[k] += 1
                     mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
                 else:
-                    i = base + pool[rb + run_h[k, best]]
-                    h = run_h[k, best] + 1
-                    run_h[k, best] = h
-                    run_key[k, best] = pkey[rb + h] if h < run_e[k, best] else np.inf
+                    r = hr[k, 0]
+                    h = run_h[k, r]
+                    i = base + pool[rb + h]
+                    h += 1
+                    run_h[k, r] = h
+                    if h < run_e[k, r]:  # the run's next entry becomes its head
+                        hk[k, 0], ha[k, 0] = pkey[rb + h], acc[base + pool[rb + h]]
+                    else:  # the run is used up
+                        hn[k] -= 1
+                        hk[k, 0], ha[k, 0], hr[k, 0] = hk[k, hn[k]], ha[k, hn[k]], hr[k, hn[k]]
+                    _heap_down(hk, ha, hr, k, hn[k], 0)
                 c = coll[i]
                 d = debt[i]
                 if cap >= 0:  # the delay: steps since the account became liquidatable
@@ -585,11 +558,19 @@ def _loop(ex_ta, keep_a, depth_a,
                     m_new += 1
             if m_new:
                 _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
-                _add_run(pool, pkey, rb, 2 * (acc_ptr[k + 1] - base), run_s, run_h, run_e, n_runs, k, taken,
-                         taken_key, m_new, acc[base:], scratch, skey)
-                for r in range(n_runs[k]):
-                    h = run_h[k, r]
-                    run_key[k, r] = pkey[rb + h] if h < run_e[k, r] else np.inf
+                if pend[k] + m_new > 2 * (acc_ptr[k + 1] - base):  # the region is full: pack the live runs
+                    pend[k] = _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, hn[k])
+                e0 = pend[k]
+                pool[rb + e0:rb + e0 + m_new] = taken[:m_new]
+                pkey[rb + e0:rb + e0 + m_new] = taken_key[:m_new]
+                pend[k] = e0 + m_new
+                r = n_made[k]
+                n_made[k] = r + 1
+                run_h[k, r], run_e[k, r] = e0, e0 + m_new
+                q = hn[k]
+                hk[k, q], ha[k, q], hr[k, q] = taken_key[0], acc[base + taken[0]], r
+                hn[k] = q + 1
+                _heap_up(hk, ha, hr, k, q)
             if cap >= 0:
                 waiting_tk[t, k] = n_all - n
                 sn = st_n[k]  # this step's read on the stack of suffix maxima
