@@ -11,12 +11,12 @@ loops with no C toolchain on the learner's machine, caches its machine code
 on disk, and is a well-kept PyData project with wheels for every platform
 Binder and laptops use).
 
-**What it covers.** Every world whose parts are the plain ones of MODEL.md
-Part I and §8: any number of assets, venues (noise, spikes, freezes), feeds
-(median of sources, deviation threshold, heartbeat, latency, stale and
-override faults on feeds or whole providers), and lending platforms that
-read one asset each, with unlimited keepers. Worlds with read-side guards,
-feed-side rules, keeper capacity, a rate limit, a breaker, platform faults,
+**What it covers.** Any number of assets, venues (noise, spikes, freezes),
+feeds (median of sources, deviation threshold, heartbeat, latency, stale
+and override faults on feeds or whole providers, answer bounds), and lending
+platforms that read one asset each, with keeper capacity, keeper outages
+and a circuit breaker (waiting accounts, liquidation delays, paused steps).
+Worlds with read-side guards (delay, anchor band, fallback), a rate limit,
 several assets on one platform, or a derivatives venue run on the reference
 path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
@@ -37,6 +37,7 @@ fresh process loads it in a fraction of a second instead of compiling.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,15 +89,16 @@ def supports(world):
         return "numba is not installed"
     if world.read_guards:
         return "the world has read-side guards"
-    if world.feed_rules:
-        return "the world has feed-side rules"
-    if world.platform_faults:
-        return "the world has platform faults"
+    from .protections import AnswerBounds
+
+    for j, rules in enumerate(world.feed_rules):
+        if any(type(r) is not AnswerBounds for r in rules):
+            return f"feed {j} has a feed-side rule other than AnswerBounds"
     for k, p in enumerate(world.platforms):
         if type(p) is not PlatformParams:
             return f"platform {k} is not a lending platform"
-        if p.rate_limit is not None or p.breaker is not None:
-            return f"platform {k} has a rate limit or a breaker"
+        if p.rate_limit is not None:
+            return f"platform {k} has a rate limit"
         if len(world.feeds_of(k)) != 1:
             return f"platform {k} accepts several assets"
     return None
@@ -317,8 +319,9 @@ def _count_main(coll, debt, lo, hi, lt, neg):
 @_jit
 def _loop(ex_ta, keep_a, depth_a,
           unit_raw_tj, frozen_t, unit_tv, frozen_tv, venue_asset, src_ptr, src_idx, feed_asset,
-          theta_j, hb_j, lat_j, stale_tj, override_tj,
+          theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
           feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
+          out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
           acc_ptr, coll, debt, acc, n_main_k,
           ev_cap):
     T, A = ex_ta.shape
@@ -368,8 +371,12 @@ def _loop(ex_ta, keep_a, depth_a,
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
     for k in range(K):
-        if cap_k[k] >= 0:
+        if cap_k[k] >= 0 or throttled_k[k]:
             tracking = True
+    paused_k = np.zeros(K, np.int64)
+    br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
+    br_hist = np.empty((K, max(1, br_window_k.max())))
+    paused_until = np.full(K, -1, np.int64)
     st_n = np.zeros(K, np.int64)
     st_step = np.empty((K, T + 1 if tracking else 1), np.int64)
     st_val = np.empty((K, T + 1 if tracking else 1))
@@ -436,8 +443,8 @@ def _loop(ex_ta, keep_a, depth_a,
                     dev = abs(cand / pub[j] - 1.0) > theta_j[j]
                 else:
                     dev = cand != 0.0
-                if (dev or t - last[j] >= hb_j[j]) and not stale_tj[t, j]:
-                    pub[j] = cand
+                if (dev or t - last[j] >= hb_j[j]) and not stale_tj[t, j] and lo_j[j] <= cand <= hi_j[j]:
+                    pub[j] = cand   # answer bounds: a candidate outside them is not published
                     last[j] = t
         for j in range(J):
             oracle_tj[t, j] = pub[j] * override_tj[t, j]
@@ -454,10 +461,30 @@ def _loop(ex_ta, keep_a, depth_a,
             # the head of every source, and whether any account is liquidatable (else the engine idles)
             mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
             any_liq = mk < neg or (hn[k] > 0 and hk[k, 0] < neg)
-            if not any_liq:
+            throttled = throttled_k[k]
+            if not any_liq and not throttled:  # nothing to do (a throttled engine looks at every step)
                 continue
+            track = cap >= 0 or throttled
+            stop = False
+            if throttled:  # the circuit breaker, then a keeper outage (protections.Throttle.capacity)
+                w = br_window_k[k]
+                if w > 0:
+                    nb = br_n[k]
+                    if nb > 0:
+                        peak = -np.inf
+                        for q in range(min(nb, w)):
+                            peak = max(peak, br_hist[k, q])
+                        if price < (1.0 - br_drop_k[k]) * peak:
+                            paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
+                    br_hist[k, nb % w] = price
+                    br_n[k] = nb + 1
+                    stop = t <= paused_until[k]
+                if not stop:
+                    stop = out_tk[t, k]
+                if stop:
+                    paused_k[k] += 1
             n_all = 0
-            if cap >= 0:
+            if track:
                 if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
                     st_n[k] = 1
                     st_step[k, 0] = t - 1
@@ -467,6 +494,15 @@ def _loop(ex_ta, keep_a, depth_a,
                 for q in range(hn[k]):
                     r = hr[k, q]
                     n_all += int(np.searchsorted(pkey[rb + run_h[k, r]:rb + run_e[k, r]], neg))
+            if n_all == 0 and track or stop:  # nothing liquidatable, or the engine is paused: only what waited
+                waiting_tk[t, k] = n_all
+                sn = st_n[k]
+                while sn > 0 and st_val[k, sn - 1] <= price:
+                    sn -= 1
+                st_step[k, sn] = t
+                st_val[k, sn] = price
+                st_n[k] = sn + 1
+                continue
             start = n_ev
             n = 0
             while cap < 0 or n < cap:
@@ -494,7 +530,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     _heap_down(hk, ha, hr, k, hn[k], 0)
                 c = coll[i]
                 d = debt[i]
-                if cap >= 0:  # the delay: steps since the account became liquidatable
+                if track:  # the delay: steps since the account became liquidatable
                     pstar = d / (c * lt)
                     lo, hi = 0, st_n[k]  # the stack's values strictly decrease: how many are >= p*
                     while lo < hi:
@@ -571,7 +607,7 @@ def _loop(ex_ta, keep_a, depth_a,
                 hk[k, q], ha[k, q], hr[k, q] = taken_key[0], acc[base + taken[0]], r
                 hn[k] = q + 1
                 _heap_up(hk, ha, hr, k, q)
-            if cap >= 0:
+            if track:
                 waiting_tk[t, k] = n_all - n
                 sn = st_n[k]  # this step's read on the stack of suffix maxima
                 while sn > 0 and st_val[k, sn - 1] <= price:
@@ -592,10 +628,14 @@ def _loop(ex_ta, keep_a, depth_a,
             kappa[a] = keep_a[a] * kappa[a] + flow[a] / depth_a[a]
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
                  bad_tk, waiting_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev],
-                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0])
+                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0], paused_k)
 
 
 # ---------------------------------------------------------------------------
+
+#: the position of each of the compiled loop's arguments
+_ARG = {name: i for i, name in enumerate(inspect.signature(getattr(_loop, "py_func", _loop)).parameters)}
+
 
 def _ledger_order(c, d, lt):
     """The open accounts (debt > 0) in ``margin.Ledger``'s first order: ``-p*`` ascending, ties by index."""
@@ -625,6 +665,16 @@ def _inputs(world, orders=None):
     feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)
     asset_k = np.array([world.assets_of(k)[0] for k in range(K)], dtype=np.int64)
     params = world.platforms
+    # answer bounds (MODEL.md §9): a feed publishes only candidates in [lo, hi], every bound of it at once
+    lo_j, hi_j = np.full(J, -np.inf), np.full(J, np.inf)
+    for j, rules in enumerate(world.feed_rules):
+        for r in rules:
+            lo_j[j], hi_j[j] = max(lo_j[j], r.min_answer), min(hi_j[j], r.max_answer)
+    # the throttle: keeper outages and the circuit breaker
+    out_tk = np.zeros((T, K), dtype=np.bool_)
+    for f in world.platform_faults:
+        out_tk[f.t0:f.t1, f.platform] = True
+    throttled_k = out_tk.any(axis=0) | np.array([p.breaker is not None for p in params], dtype=np.bool_)
     lt_k = np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float)
     acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
     # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
@@ -663,11 +713,15 @@ def _inputs(world, orders=None):
         np.array([o.theta for o in world.oracles], dtype=float),
         np.array([o.heartbeat for o in world.oracles], dtype=np.int64),
         np.array([o.latency for o in world.oracles], dtype=np.int64),
-        stale_tj, override_tj, feed_k, asset_k, lt_k,
+        stale_tj, override_tj, lo_j, hi_j, feed_k, asset_k, lt_k,
         np.array([p.close_factor for p in params], dtype=float),
         np.array([p.bonus_of(int(a)) for p, a in zip(params, asset_k)], dtype=float),
         np.array([p.h_full for p in params], dtype=float),
         np.array([-1 if p.keeper_capacity is None else p.keeper_capacity for p in params], dtype=np.int64),
+        out_tk, throttled_k,
+        np.array([0.0 if p.breaker is None else p.breaker.drop for p in params], dtype=float),
+        np.array([0 if p.breaker is None else p.breaker.window for p in params], dtype=np.int64),
+        np.array([0 if p.breaker is None else p.breaker.pause for p in params], dtype=np.int64),
         acc_ptr, coll, debt, acc, n_main,
         max(1024, 2 * int(acc_ptr[-1])),
     )
@@ -691,9 +745,10 @@ def run_compiled(world, orders=None):
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay) = out
+     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay, paused_k) = out
+    throttled_k = args[_ARG["throttled_k"]]
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
-    acc_ptr, coll, debt = args[23], args[24], args[25]
+    acc_ptr, coll, debt = (args[_ARG[name]] for name in ("acc_ptr", "coll", "debt"))
     collateral_k, debt_k, outputs = [], [], []
     for k, (p, b, order) in enumerate(zip(world.platforms, world.books, main)):
         base, n = acc_ptr[k], order.size
@@ -704,7 +759,10 @@ def run_compiled(world, orders=None):
         c[order], d[order] = coll[base:base + n], debt[base:base + n]
         collateral_k.append(c)
         debt_k.append(d)
-        outputs.append({} if p.keeper_capacity is None else {"delay_steps": delay[ev_k == k], "paused_steps": 0})
+        if p.keeper_capacity is None and not throttled_k[k]:
+            outputs.append({})
+        else:
+            outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
     events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": ev_asset, "seized_units": ev_seized,
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": ev_price}
     return Result.from_arrays(
