@@ -15,10 +15,10 @@ Binder and laptops use).
 feeds (median of sources, deviation threshold, heartbeat, latency, stale
 and override faults on feeds or whole providers, answer bounds), and lending
 platforms that read one asset each, with keeper capacity, keeper outages
-and a circuit breaker (waiting accounts, liquidation delays, paused steps).
-Worlds with read-side guards (delay, anchor band, fallback), a rate limit,
-several assets on one platform, or a derivatives venue run on the reference
-path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
+and a circuit breaker (waiting accounts, liquidation delays, paused steps),
+through the read-side guards (delay, anchor band, fallback). Worlds with a
+rate limit, several assets on one platform, or a derivatives venue run on
+the reference path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
@@ -87,8 +87,12 @@ def supports(world):
 
     if njit is None:
         return "numba is not installed"
-    if world.read_guards:
-        return "the world has read-side guards"
+    from .protections import AnchorBand, Delay, Fallback
+
+    for k, chain in enumerate(world.read_guards):
+        kinds = [type(g) for g in chain]
+        if any(g not in (Delay, AnchorBand, Fallback) for g in kinds) or len(set(kinds)) < len(kinds):
+            return f"platform {k}'s read guards are not at most one Delay, AnchorBand and Fallback"
     from .protections import AnswerBounds
 
     for j, rules in enumerate(world.feed_rules):
@@ -322,6 +326,7 @@ def _loop(ex_ta, keep_a, depth_a,
           theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
           feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
           out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
+          hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
           acc_ptr, coll, debt, acc, n_main_k,
           ev_cap):
     T, A = ex_ta.shape
@@ -374,6 +379,15 @@ def _loop(ex_ta, keep_a, depth_a,
         if cap_k[k] >= 0 or throttled_k[k]:
             tracking = True
     paused_k = np.zeros(K, np.int64)
+    # read-side guards (delay -> anchor band -> fallback), each platform's own state
+    guarded_k = (hop_k > 0) | (awin_k > 0) | (fb_alt_k >= 0)
+    read_tk = np.empty((T, K))
+    delay_in = np.empty((K, T if hop_k.max() > 0 else 1))
+    a_sum = np.zeros(K)
+    a_last = np.zeros(K)
+    fb_on = np.zeros(K, np.bool_)
+    fb_prev = np.full(K, np.nan)
+    track_k = (cap_k >= 0) | throttled_k  # engines that count what waits and measure delays
     br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
     br_hist = np.empty((K, max(1, br_window_k.max())))
     paused_until = np.full(K, -1, np.int64)
@@ -453,6 +467,35 @@ def _loop(ex_ta, keep_a, depth_a,
             flow[a] = 0.0
         for k in range(K):
             price = oracle_tj[t, feed_k[k]]
+            if guarded_k[k]:  # 4. what the platform reads, through its guards (protections.readside)
+                j = feed_k[k]
+                if hop_k[k] > 0:  # Delay: one value per hop, one hop late (Maker OSM)
+                    hop = hop_k[k]
+                    delay_in[k, t] = price
+                    price = delay_in[k, max(hop * (t // hop) - hop, 0)]
+                if awin_k[k] > 0:  # AnchorBand: within band of the TWAP of the feed's raw observations
+                    w = awin_k[k]
+                    a_sum[k] += raw_tj[t, j]
+                    if t >= w:
+                        a_sum[k] -= raw_tj[t - w, j]
+                    anchor = a_sum[k] / min(t + 1, w)
+                    if t == 0 or anchor * (1.0 - band_k[k]) <= price <= anchor * (1.0 + band_k[k]):
+                        a_last[k] = price
+                    price = a_last[k]
+                if fb_alt_k[k] >= 0:  # Fallback: a second feed while the primary is stale or jumped
+                    prev = fb_prev[k]
+                    fb_prev[k] = price
+                    live = t - last[j] <= fb_timeout_k[k]
+                    v_alt = oracle_tj[t, fb_alt_k[k]]
+                    if not fb_on[k]:
+                        jumped = not np.isnan(prev) and prev > 0 and abs(price / prev - 1.0) > fb_jump_k[k]
+                        if not live or jumped:
+                            fb_on[k] = True
+                    elif live and v_alt > 0 and abs(price / v_alt - 1.0) <= fb_agree_k[k]:
+                        fb_on[k] = False
+                    if fb_on[k]:
+                        price = v_alt
+            read_tk[t, k] = price
             neg = -price
             base = acc_ptr[k]
             rb = 2 * base
@@ -462,9 +505,10 @@ def _loop(ex_ta, keep_a, depth_a,
             mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
             any_liq = mk < neg or (hn[k] > 0 and hk[k, 0] < neg)
             throttled = throttled_k[k]
-            if not any_liq and not throttled:  # nothing to do (a throttled engine looks at every step)
+            # nothing to do: skip (a throttled or guarded engine is asked every step, as the reference asks it)
+            if not any_liq and not (track_k[k] and (throttled or guarded_k[k])):
                 continue
-            track = cap >= 0 or throttled
+            track = track_k[k]
             stop = False
             if throttled:  # the circuit breaker, then a keeper outage (protections.Throttle.capacity)
                 w = br_window_k[k]
@@ -628,7 +672,8 @@ def _loop(ex_ta, keep_a, depth_a,
             kappa[a] = keep_a[a] * kappa[a] + flow[a] / depth_a[a]
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
                  bad_tk, waiting_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev],
-                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0], paused_k)
+                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0], paused_k,
+                 read_tk)
 
 
 # ---------------------------------------------------------------------------
@@ -657,6 +702,7 @@ def _inputs(world, orders=None):
     """
     from .loop import _Venues
     from .oracles import fault_masks
+    from .protections import AnchorBand, Delay
 
     T, K, J = world.n_steps, world.n_platforms, world.n_oracles
     venues = _Venues(world, lists=False)
@@ -675,6 +721,19 @@ def _inputs(world, orders=None):
     for f in world.platform_faults:
         out_tk[f.t0:f.t1, f.platform] = True
     throttled_k = out_tk.any(axis=0) | np.array([p.breaker is not None for p in params], dtype=np.bool_)
+    # read-side guards: at most one of each, in the order delay -> anchor band -> fallback (World checks it)
+    hop_k, awin_k, band_k = np.zeros(K, np.int64), np.zeros(K, np.int64), np.zeros(K)
+    fb_alt_k, fb_timeout_k = np.full(K, -1, np.int64), np.zeros(K, np.int64)
+    fb_jump_k, fb_agree_k = np.zeros(K), np.zeros(K)
+    for k, chain in enumerate(world.read_guards):
+        for g in chain:
+            if isinstance(g, Delay):
+                hop_k[k] = g.hop
+            elif isinstance(g, AnchorBand):
+                awin_k[k], band_k[k] = g.window, g.band
+            else:
+                g.bind(k, world.assets_of(k)[0], world.feeds_of(k)[0], world)  # its checks: the feed exists, differs
+                fb_alt_k[k], fb_timeout_k[k], fb_jump_k[k], fb_agree_k[k] = g.feed, g.timeout, g.max_jump, g.agree
     lt_k = np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float)
     acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
     # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
@@ -722,6 +781,7 @@ def _inputs(world, orders=None):
         np.array([0.0 if p.breaker is None else p.breaker.drop for p in params], dtype=float),
         np.array([0 if p.breaker is None else p.breaker.window for p in params], dtype=np.int64),
         np.array([0 if p.breaker is None else p.breaker.pause for p in params], dtype=np.int64),
+        hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
         acc_ptr, coll, debt, acc, n_main,
         max(1024, 2 * int(acc_ptr[-1])),
     )
@@ -745,7 +805,8 @@ def run_compiled(world, orders=None):
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay, paused_k) = out
+     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay, paused_k, read_tk) = out
+    guarded = {k for k, chain in enumerate(world.read_guards) if chain}
     throttled_k = args[_ARG["throttled_k"]]
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
     acc_ptr, coll, debt = (args[_ARG[name]] for name in ("acc_ptr", "coll", "debt"))
@@ -767,7 +828,8 @@ def run_compiled(world, orders=None):
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": ev_price}
     return Result.from_arrays(
         world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=flow_ta, venue_tv=venues.prices_tv(kappa_ta),
-        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={}, count_tk=count_tk, notional_tk=notional_tk,
+        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tk[:, k:k + 1] for k in guarded},
+        count_tk=count_tk, notional_tk=notional_tk,
         repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events, collateral_k=tuple(collateral_k),
         debt_k=tuple(debt_k), events_by_kind={}, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))
 

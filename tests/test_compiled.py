@@ -20,7 +20,7 @@ from numpy.testing import assert_array_equal
 
 import coupling_lab as cl
 from coupling_lab import Config, World, build, compiled, run
-from coupling_lab.protections import AnswerBounds, CircuitBreaker, Delay, RateLimit, keeper_outage
+from coupling_lab.protections import AnchorBand, AnswerBounds, CircuitBreaker, Delay, Fallback, RateLimit, keeper_outage
 
 from test_properties import SETTINGS, worlds
 from test_properties_assets import multi_worlds
@@ -97,8 +97,8 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
 
 @SETTINGS
 @given(worlds(), st.data())
-def test_compiled_equals_reference_with_answer_bounds_outages_and_breakers(world, data):
-    """The protections the compiled loop covers, switched on at random."""
+def test_compiled_equals_reference_with_protections_at_random(world, data):
+    """Answer bounds, breakers, outages and read guards (everything but the rate limit), switched on at random."""
     J, K, T = world.n_oracles, world.n_platforms, world.n_steps
     p0 = float(np.exp(world.x_t[0]))
     rules = tuple((AnswerBounds(min_answer=p0 * data.draw(st.floats(0.3, 0.95)),
@@ -112,8 +112,21 @@ def test_compiled_equals_reference_with_answer_bounds_outages_and_breakers(world
     for _ in range(data.draw(st.integers(0, 2))):
         t0 = data.draw(st.integers(0, T - 1))
         faults.append(keeper_outage(data.draw(st.integers(0, K - 1)), t0, data.draw(st.integers(t0 + 1, T))))
+    guards = []
+    for k in range(K):
+        chain = []
+        if data.draw(st.booleans()):
+            chain.append(Delay(hop=data.draw(st.integers(1, 12))))
+        if data.draw(st.booleans()):
+            chain.append(AnchorBand(band=data.draw(st.floats(0.01, 0.5)), window=data.draw(st.integers(1, 30))))
+        if J > 1 and data.draw(st.booleans()):
+            primary = world.feeds_of(k)[0]
+            alt = data.draw(st.sampled_from([j for j in range(J) if j != primary]))
+            chain.append(Fallback(timeout=data.draw(st.integers(1, 60)), max_jump=data.draw(st.floats(0.01, 1.0)),
+                                  agree=data.draw(st.floats(0.0, 0.5)), feed=alt))
+        guards.append(tuple(chain))
     w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "feed_rules": rules,
-                 "platforms": platforms, "platform_faults": tuple(faults)})
+                 "platforms": platforms, "platform_faults": tuple(faults), "read_guards": tuple(guards)})
     assert_identical(*both(w))
 
 
@@ -131,6 +144,9 @@ def test_compiled_equals_reference_with_answer_bounds_outages_and_breakers(world
     Config(sharing=1.0, platform=cl.PlatformParams(keeper_capacity=40)),
     Config(sharing=1.0, feed_rules=(AnswerBounds(min_answer=1600.0),)),
     Config(sharing=1.0, platform_faults=(keeper_outage(0, 110, 160), keeper_outage(3, 0, 500))),
+    Config(sharing=1.0, read_guards=(Delay(hop=60),)),
+    Config(sharing=0.4, read_guards=(AnchorBand(band=0.2, window=30), Fallback()),
+           oracle_faults=(cl.stale(0, 100, 400),), platform=cl.PlatformParams(keeper_capacity=80)),
     Config(sharing=0.6, platform=cl.PlatformParams(breaker=CircuitBreaker(drop=0.05, window=30, pause=20),
                                                    keeper_capacity=100)),
 ], ids=lambda c: "config")
@@ -150,7 +166,7 @@ def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
 
 
 @pytest.mark.parametrize("change, reason", [
-    (dict(read_guards=((Delay(hop=5),),) * 5), "read-side guards"),
+    (dict(read_guards=((Delay(hop=5), Delay(hop=3)),) * 5), "not at most one Delay, AnchorBand and Fallback"),
     ("rate_limit", "a rate limit"),
 ])
 def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
