@@ -15,10 +15,10 @@ Binder and laptops use).
 feeds (median of sources, deviation threshold, heartbeat, latency, stale
 and override faults on feeds or whole providers, answer bounds), and lending
 platforms that read one asset each, with keeper capacity, keeper outages
-and a circuit breaker (waiting accounts, liquidation delays, paused steps),
-through the read-side guards (delay, anchor band, fallback). Worlds with a
-rate limit, several assets on one platform, or a derivatives venue run on
-the reference path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
+a circuit breaker and a rate limit (waiting accounts, liquidation delays,
+paused steps), through the read-side guards (delay, anchor band, fallback). Worlds with
+several assets on one platform, or a derivatives venue, run on the
+reference path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
@@ -101,8 +101,6 @@ def supports(world):
     for k, p in enumerate(world.platforms):
         if type(p) is not PlatformParams:
             return f"platform {k} is not a lending platform"
-        if p.rate_limit is not None:
-            return f"platform {k} has a rate limit"
         if len(world.feeds_of(k)) != 1:
             return f"platform {k} accepts several assets"
     return None
@@ -326,7 +324,7 @@ def _loop(ex_ta, keep_a, depth_a,
           theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
           feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
           out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
-          hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
+          hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
           acc_ptr, coll, debt, acc, n_main_k,
           ev_cap):
     T, A = ex_ta.shape
@@ -376,7 +374,7 @@ def _loop(ex_ta, keep_a, depth_a,
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
     for k in range(K):
-        if cap_k[k] >= 0 or throttled_k[k]:
+        if cap_k[k] >= 0 or throttled_k[k] or rl_window_k[k] > 0:
             tracking = True
     paused_k = np.zeros(K, np.int64)
     # read-side guards (delay -> anchor band -> fallback), each platform's own state
@@ -387,7 +385,11 @@ def _loop(ex_ta, keep_a, depth_a,
     a_last = np.zeros(K)
     fb_on = np.zeros(K, np.bool_)
     fb_prev = np.full(K, np.nan)
-    track_k = (cap_k >= 0) | throttled_k  # engines that count what waits and measure delays
+    track_k = (cap_k >= 0) | throttled_k | (rl_window_k > 0)  # engines that count what waits, measure delays
+    rl_t = np.empty((K, T if rl_window_k.max() > 0 else 1), np.int64)  # the rate limit's (step, USD repaid)
+    rl_v = np.empty((K, T if rl_window_k.max() > 0 else 1))
+    rl_h = np.zeros(K, np.int64)
+    rl_n = np.zeros(K, np.int64)
     br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
     br_hist = np.empty((K, max(1, br_window_k.max())))
     paused_until = np.full(K, -1, np.int64)
@@ -538,6 +540,17 @@ def _loop(ex_ta, keep_a, depth_a,
                 for q in range(hn[k]):
                     r = hr[k, q]
                     n_all += int(np.searchsorted(pkey[rb + run_h[k, r]:rb + run_e[k, r]], neg))
+            limited = rl_window_k[k] > 0
+            budget = np.inf
+            if limited:  # USD still repayable: the limit less what the window's rounds repaid
+                while rl_h[k] < rl_n[k] and rl_t[k, rl_h[k]] < t - rl_window_k[k] + 1:
+                    rl_h[k] += 1
+                used = 0.0
+                for q in range(rl_h[k], rl_n[k]):
+                    used += rl_v[k, q]
+                budget = rl_limit_k[k] - used
+                if budget <= 0:
+                    stop = True
             if n_all == 0 and track or stop:  # nothing liquidatable, or the engine is paused: only what waited
                 waiting_tk[t, k] = n_all
                 sn = st_n[k]
@@ -549,6 +562,8 @@ def _loop(ex_ta, keep_a, depth_a,
                 continue
             start = n_ev
             n = 0
+            nt = 0  # accounts taken from the ledger this round (liquidated, or one put back at the rate limit)
+            cum = 0.0
             while cap < 0 or n < cap:
                 use_main = mk < neg
                 use_pool = hn[k] > 0 and hk[k, 0] < neg
@@ -574,6 +589,26 @@ def _loop(ex_ta, keep_a, depth_a,
                     _heap_down(hk, ha, hr, k, hn[k], 0)
                 c = coll[i]
                 d = debt[i]
+                # the lending rule (margin.liquidate), one account
+                hl = c * price * lt / d
+                rp = d if hl < h_full else cf * d
+                if price > 0.0:
+                    want = rp * (1.0 + bonus) / price
+                else:
+                    want = np.inf
+                cut = -1.0  # the repayment cut to the rate limit
+                last_one = False
+                if limited:
+                    full = c * price / (1.0 + bonus) if want >= c else rp
+                    if cum + full > budget:
+                        last_one = True
+                        cut = budget - cum
+                        if cut <= 0:  # not even a part fits: it goes back unchanged
+                            taken[nt] = i - base
+                            nt += 1
+                            break
+                    else:
+                        cum += full
                 if track:  # the delay: steps since the account became liquidatable
                     pstar = d / (c * lt)
                     lo, hi = 0, st_n[k]  # the stack's values strictly decrease: how many are >= p*
@@ -590,14 +625,13 @@ def _loop(ex_ta, keep_a, depth_a,
                         delay = _grow(delay, n_ev + 1)
                     delay[n_ev] = t - began
                     last_liq[i] = t
-                # the lending rule (margin.liquidate), one account
-                hl = c * price * lt / d
-                rp = d if hl < h_full else cf * d
-                if price > 0.0:
-                    want = rp * (1.0 + bonus) / price
-                else:
-                    want = np.inf
-                if want >= c:
+                if cut > 0:  # r = cut < r', so s < c and d - r > 0
+                    seized = cut * (1.0 + bonus) / price
+                    repaid = cut
+                    bad = 0.0
+                    coll[i] = c - seized
+                    debt[i] = d - cut
+                elif want >= c:
                     seized = c
                     repaid = c * price / (1.0 + bonus)
                     dl = d - repaid
@@ -628,11 +662,14 @@ def _loop(ex_ta, keep_a, depth_a,
                 ev_bad[n_ev] = bad
                 ev_price[n_ev] = price
                 n_ev += 1
-                taken[n] = i - base
+                taken[nt] = i - base
+                nt += 1
                 n += 1
+                if last_one:
+                    break
             # the survivors go back under their new p*, after the round (none is liquidated twice in a step)
             m_new = 0
-            for e in range(n):
+            for e in range(nt):
                 if debt[base + taken[e]] > 0.0:
                     taken[m_new] = taken[e]
                     m_new += 1
@@ -665,6 +702,9 @@ def _loop(ex_ta, keep_a, depth_a,
             notional_tk[t, k] = usd
             repaid_tk[t, k] = _sum(ev_repaid, start, n, ws_i, ws_f)
             bad_tk[t, k] = _sum(ev_bad, start, n, ws_i, ws_f)
+            if limited and n > 0:
+                rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
+                rl_n[k] += 1
             flow_ta[t, a] += usd
             flow[a] += usd
         # 7. impact
@@ -782,6 +822,8 @@ def _inputs(world, orders=None):
         np.array([0 if p.breaker is None else p.breaker.window for p in params], dtype=np.int64),
         np.array([0 if p.breaker is None else p.breaker.pause for p in params], dtype=np.int64),
         hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
+        np.array([0.0 if p.rate_limit is None else p.rate_limit.limit_usd for p in params], dtype=float),
+        np.array([0 if p.rate_limit is None else p.rate_limit.window for p in params], dtype=np.int64),
         acc_ptr, coll, debt, acc, n_main,
         max(1024, 2 * int(acc_ptr[-1])),
     )
@@ -820,7 +862,7 @@ def run_compiled(world, orders=None):
         c[order], d[order] = coll[base:base + n], debt[base:base + n]
         collateral_k.append(c)
         debt_k.append(d)
-        if p.keeper_capacity is None and not throttled_k[k]:
+        if p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:
             outputs.append({})
         else:
             outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
