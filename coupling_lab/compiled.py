@@ -344,14 +344,14 @@ def _loop(ex_ta, keep_a, depth_a,
     bad_tk = np.zeros((T, K))
     waiting_tk = np.zeros((T, K), np.int64)
     # the event log, grown by doubling
-    ev_t = np.empty(ev_cap, np.int64)
-    ev_k = np.empty(ev_cap, np.int64)
+    rd_t = np.empty(T * K, np.int64)  # one entry per round that liquidated: its step, platform, size
+    rd_k = np.empty(T * K, np.int64)
+    rd_n = np.empty(T * K, np.int64)
+    n_rd = 0
     ev_acc = np.empty(ev_cap, np.int64)
-    ev_asset = np.empty(ev_cap, np.int64)
     ev_seized = np.empty(ev_cap)
     ev_repaid = np.empty(ev_cap)
     ev_bad = np.empty(ev_cap)
-    ev_price = np.empty(ev_cap)
     n_ev = 0
     # each platform's ledger: its open accounts as slots in first order (consumed from head),
     # and the pool of partly liquidated ones as sorted runs of slots in its region of `pool`
@@ -359,8 +359,13 @@ def _loop(ex_ta, keep_a, depth_a,
     for k in range(K):
         n_max = max(n_max, acc_ptr[k + 1] - acc_ptr[k])
     head = np.zeros(K, np.int64)
-    pool = np.empty(2 * coll.size + 1, np.int32)
-    pkey = np.empty(2 * coll.size + 1)  # each pool entry's key
+    # each platform's region of the pool: its book and half again (packed when full: O(1) per account)
+    reg_ptr = np.zeros(K + 1, np.int64)
+    for k in range(K):
+        n_k = acc_ptr[k + 1] - acc_ptr[k]
+        reg_ptr[k + 1] = reg_ptr[k] + n_k + n_k // 2 + 1024
+    pool = np.empty(reg_ptr[K], np.int32)
+    pkey = np.empty(reg_ptr[K])  # each pool entry's key
     pend = np.zeros(K, np.int64)         # end of the used part of each platform's region
     run_h = np.zeros((K, T + 1), np.int64)  # one run per round at most: head and end in the region
     run_e = np.zeros((K, T + 1), np.int64)
@@ -500,7 +505,7 @@ def _loop(ex_ta, keep_a, depth_a,
             read_tk[t, k] = price
             neg = -price
             base = acc_ptr[k]
-            rb = 2 * base
+            rb = reg_ptr[k]
             lt, cf, bonus, h_full, cap = lt_k[k], cf_k[k], bonus_k[k], hfull_k[k], cap_k[k]
             n_open = n_main_k[k]
             # the head of every source, and whether any account is liquidatable (else the engine idles)
@@ -644,23 +649,15 @@ def _loop(ex_ta, keep_a, depth_a,
                     bad = 0.0
                     coll[i] = c - want
                     debt[i] = d - rp
-                if n_ev == ev_t.size:
-                    ev_t = _grow(ev_t, n_ev + 1)
-                    ev_k = _grow(ev_k, n_ev + 1)
+                if n_ev == ev_acc.size:
                     ev_acc = _grow(ev_acc, n_ev + 1)
-                    ev_asset = _grow(ev_asset, n_ev + 1)
                     ev_seized = _grow(ev_seized, n_ev + 1)
                     ev_repaid = _grow(ev_repaid, n_ev + 1)
                     ev_bad = _grow(ev_bad, n_ev + 1)
-                    ev_price = _grow(ev_price, n_ev + 1)
-                ev_t[n_ev] = t
-                ev_k[n_ev] = k
                 ev_acc[n_ev] = acc[i]
-                ev_asset[n_ev] = asset_k[k]
                 ev_seized[n_ev] = seized
                 ev_repaid[n_ev] = repaid
                 ev_bad[n_ev] = bad
-                ev_price[n_ev] = price
                 n_ev += 1
                 taken[nt] = i - base
                 nt += 1
@@ -675,7 +672,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     m_new += 1
             if m_new:
                 _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
-                if pend[k] + m_new > 2 * (acc_ptr[k + 1] - base):  # the region is full: pack the live runs
+                if pend[k] + m_new > reg_ptr[k + 1] - rb:  # the region is full: pack the live runs
                     pend[k] = _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, hn[k])
                 e0 = pend[k]
                 pool[rb + e0:rb + e0 + m_new] = taken[:m_new]
@@ -696,6 +693,9 @@ def _loop(ex_ta, keep_a, depth_a,
                 st_step[k, sn] = t
                 st_val[k, sn] = price
                 st_n[k] = sn + 1
+            if n > 0:
+                rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
+                n_rd += 1
             a = asset_k[k]
             usd = _sum(ev_seized, start, n, ws_i, ws_f) * m[a]
             count_tk[t, k] = n
@@ -711,8 +711,8 @@ def _loop(ex_ta, keep_a, depth_a,
         for a in range(A):
             kappa[a] = keep_a[a] * kappa[a] + flow[a] / depth_a[a]
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
-                 bad_tk, waiting_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev],
-                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0], paused_k,
+                 bad_tk, waiting_tk, rd_t[:n_rd], rd_k[:n_rd], rd_n[:n_rd], ev_acc[:n_ev], ev_seized[:n_ev],
+                 ev_repaid[:n_ev], ev_bad[:n_ev], delay[:n_ev if tracking else 0], paused_k,
                  read_tk)
 
 
@@ -778,7 +778,7 @@ def _inputs(world, orders=None):
     acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
     # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
     coll, debt = np.empty(acc_ptr[-1]), np.empty(acc_ptr[-1])
-    acc, n_main = np.zeros(acc_ptr[-1], np.int64), np.zeros(K, np.int64)
+    acc, n_main = np.zeros(acc_ptr[-1], np.int32), np.zeros(K, np.int64)  # int32: a book is < 2**31 accounts
 
     def first_order(k):
         b, lt, base = world.books[k], lt_k[k], acc_ptr[k]
@@ -842,19 +842,24 @@ def run_compiled(world, orders=None):
     if why is not None:
         raise ValueError(f"kernel='compiled' cannot run this world: {why}; use kernel='auto' or 'reference'")
     venues, main, args = _inputs(world, orders)
+    main = [order.size for order in main]  # the orders themselves are in the kernel's `acc`
     err, out = _loop(*args)
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay, paused_k, read_tk) = out
+     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tk) = out
+    del out
     guarded = {k for k, chain in enumerate(world.read_guards) if chain}
-    throttled_k = args[_ARG["throttled_k"]]
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
-    acc_ptr, coll, debt = (args[_ARG[name]] for name in ("acc_ptr", "coll", "debt"))
-    collateral_k, debt_k, outputs = [], [], []
-    for k, (p, b, order) in enumerate(zip(world.platforms, world.books, main)):
-        base, n = acc_ptr[k], order.size
+    throttled_k, acc_ptr = args[_ARG["throttled_k"]], args[_ARG["acc_ptr"]]
+    coll, debt, acc = (args[_ARG[name]] for name in ("coll", "debt", "acc"))
+    del args
+    # the balances back in account order, then the kernel's copies go (a big book is not held twice over)
+    collateral_k, debt_k = [], []
+    for k, b in enumerate(world.books):
+        base, n = acc_ptr[k], int(main[k])
+        order = acc[base:base + n]
         if n == b.n_accounts:  # every account was in the ledger
             c, d = np.empty(n), np.empty(n)
         else:  # accounts without debt never enter the ledger
@@ -862,12 +867,18 @@ def run_compiled(world, orders=None):
         c[order], d[order] = coll[base:base + n], debt[base:base + n]
         collateral_k.append(c)
         debt_k.append(d)
+    del coll, debt, acc, order
+    # the event log: each round's step, platform, asset and price repeated over its liquidations
+    ev_t, ev_k = np.repeat(rd_t, rd_n), np.repeat(rd_k, rd_n)
+    asset_k = np.array([world.assets_of(k)[0] for k in range(world.n_platforms)], dtype=np.int64)
+    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset_k[ev_k], "seized_units": ev_seized,
+              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": read_tk[ev_t, ev_k]}
+    outputs = []
+    for k, p in enumerate(world.platforms):
         if p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:
             outputs.append({})
         else:
             outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
-    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": ev_asset, "seized_units": ev_seized,
-              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": ev_price}
     return Result.from_arrays(
         world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=flow_ta, venue_tv=venues.prices_tv(kappa_ta),
         raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tk[:, k:k + 1] for k in guarded},
