@@ -290,6 +290,11 @@ def test_lesson02_live_sweep_is_one_sweep_over_every_seed_with_progress_after_ea
     pd.testing.assert_frame_equal(frame, whole)  # the same rows, in the same order
     assert frame.attrs["sweep"] == {"n_planned": 12, "n_done": 12, "complete": True}
     assert calls == [(3, 12), (6, 12), (9, 12), (12, 12)]  # after every seed, ending at the total
+    calls.clear()  # more seeds: a few per call, about PROGRESS_STEPS calls
+    many = sharing_dial.dial_sweep(2, 45, on_progress=lambda done, total: calls.append((done, total)))
+    pd.testing.assert_frame_equal(many, sweep(sharing_dial.dial_config(0.0), grid={"sharing": [0.0, 1.0]},
+                                              seeds=range(45), progress=False))
+    assert calls == [(6 * i, 90) for i in range(1, 16)] and len(calls) <= sharing_dial.PROGRESS_STEPS
     stop = threading.Event()
     cut = sharing_dial.dial_sweep(3, 4, cancel=stop, on_progress=lambda done, total: stop.set())
     assert len(cut) == 3 and cut.attrs["sweep"] == {"n_planned": 12, "n_done": 3, "complete": False}

@@ -145,14 +145,19 @@ def default_sweep():
     return values, sweep_runs(values["n_platforms"], values["n_dial"], values["n_seeds"])
 
 
+#: About how many times :func:`dial_sweep` reports its progress.
+PROGRESS_STEPS = 20
+
+
 def dial_sweep(n_dial, n_seeds, scenario="crash", n_platforms=5, base=None, cancel=None, on_progress=None):
     """The sweep view's runs: :func:`sweep_grid` positions x seeds ``0 ... n_seeds - 1`` of
     :func:`dial_config`, the rows :func:`coupling_lab.sweep.sweep` gives for them (one per run).
 
-    Runs go seed by seed, one :func:`~coupling_lab.sweep.sweep` call per seed (its dial
-    positions share their draws), so that ``on_progress(done, total)`` can be called after
-    each seed from any thread: a progress bar made by the caller (a widget updated from the
-    sweep's thread reaches the page; printed output from that thread would not). ``cancel``
+    Runs go seed by seed (a seed's dial positions share their draws), in about
+    :data:`PROGRESS_STEPS` calls of :func:`~coupling_lab.sweep.sweep` (a few seeds each), so
+    that ``on_progress(done, total)`` can be called after each call, from any thread: a
+    progress bar made by the caller (a widget updated from the sweep's thread reaches the
+    page; printed output from that thread would not). ``cancel``
     (a :class:`threading.Event`) stops after the run in progress; the finished runs are kept
     and ``frame.attrs["sweep"]`` says how many of how many (``n_done``, ``n_planned``,
     ``complete``), as :func:`~coupling_lab.sweep.sweep` does.
@@ -161,8 +166,10 @@ def dial_sweep(n_dial, n_seeds, scenario="crash", n_platforms=5, base=None, canc
     grid = {"sharing": sweep_grid(n_platforms, n_dial)}
     total = len(grid["sharing"]) * n_seeds
     parts, done = [], 0
-    for seed in range(n_seeds):
-        part = sweep(config, grid=grid, seeds=[seed], progress=False, cancel=cancel)
+    step = max(1, math.ceil(n_seeds / PROGRESS_STEPS))  # a call costs about 1 ms more than its runs
+    for first in range(0, n_seeds, step):
+        part = sweep(config, grid=grid, seeds=range(first, min(first + step, n_seeds)), progress=False,
+                     cancel=cancel)
         parts.append(part)
         done += len(part)
         if on_progress is not None:
