@@ -251,6 +251,9 @@ def test_dial_sweep_progress_bar_moves_from_the_sweep_thread_and_ends_at_the_tot
     assert all(t is thread for t in threads)  # moved while the sweep ran, not after it
     assert view.bar.bar_style == "success" and re.fullmatch(r"15 of 15 runs in \d+\.\d s", view.bar_text.value)
     assert view.progress in view.widget.children and "cl-progress" in view.progress._dom_classes
+    import matplotlib.pyplot as plt
+
+    plt.close(view.fig)
 
 
 def test_prediction_checks_answers_and_guards():
