@@ -200,7 +200,7 @@ class DialSweep(LessonApp):
     finished runs). :meth:`run` with ``wait=True`` runs in the calling thread
     (what a notebook cell does). A progress bar (:attr:`progress`, a widget of
     its own: output printed from the sweep's thread would never reach the page)
-    counts the runs done, seed by seed.
+    counts the runs done, every few seeds.
 
     Attributes
     ----------
@@ -296,7 +296,7 @@ class DialSweep(LessonApp):
         return frame, dial_summary(frame)
 
     def _show_progress(self, done, total):
-        """Move the bar (called after every seed, from the sweep's thread; at most every :attr:`progress_interval`)."""
+        """Move the bar (called after every few seeds, from the sweep's thread; at most every :attr:`progress_interval`)."""
         now = time.perf_counter()
         if done < total and now - self._shown < self.progress_interval:
             return
