@@ -98,6 +98,11 @@ def row_a(quick):
     return out
 
 
+def _set_kernel(kernel):
+    """On a worker: the kernel its runs use (``client.run`` ships this function, not the driver's environ)."""
+    os.environ["COUPLING_LAB_KERNEL"] = kernel
+
+
 def row_b(quick):
     from dask.distributed import Client, LocalCluster
 
@@ -108,13 +113,13 @@ def row_b(quick):
             Client(cluster) as client:
         client.run(warm)  # each worker loads the compiled loop once, as a class server's kernels do
         for kernel in ("auto", "reference"):
-            client.run(os.environ.__setitem__, "COUPLING_LAB_KERNEL", kernel)
+            client.run(_set_kernel, kernel)
             t0 = time.perf_counter()
             with using_kernel(kernel):
                 frame = sweep(Config(), grid, seeds=range(seeds), client=client, progress=False)
             out[kernel] = time.perf_counter() - t0
             assert len(frame) == 21 * seeds
-        client.run(os.environ.__setitem__, "COUPLING_LAB_KERNEL", "auto")
+        client.run(_set_kernel, "auto")
     print(f"(b) sweep 21 x {seeds} on 2 workers: compiled {out['auto']:.1f} s, reference {out['reference']:.1f} s "
           f"({out['reference'] / out['auto']:.1f}x)  [target < 5 s at 21 x 200]")
     return {"seeds": seeds, "compiled_s": out["auto"], "reference_s": out["reference"]}
