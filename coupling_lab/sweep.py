@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .measures import Measures
-from .compiled import default_kernel, run_compiled, supports
+from .compiled import default_kernel, run_measures, supports
 from .simulation import Config, build, run, simulate
 
 __all__ = ["sweep", "summarize", "save_sweep", "load_sweep", "grid_configs", "MEASURES", "t_quantile"]
@@ -207,7 +207,7 @@ def _run_one(config, seed, shared=None):
         path = {"x_t": first.x_t} if config.collateral_sharing is None else {"x_ta": first.x_ta}
         world = build(config, seed, venue_noise_tv=first.venue_noise_tv, books=first.books, **path)
     if default_kernel() != "reference" and supports(world) is None:
-        return run_compiled(world, orders).measures.as_dict()
+        return run_measures(world, orders).as_dict()
     return run(world).measures.as_dict()
 
 

@@ -185,6 +185,7 @@ def test_compiled_equals_reference_on_the_lessons_configs(config, seed):
     w = build(config, seed)
     a, b = both(w)
     assert_identical(a, b)
+    np.testing.assert_equal(compiled.run_measures(w).as_dict(), a.measures.as_dict())  # a sweep's row
     assert run(w).events["t"].size == a.events["t"].size  # "auto" takes the compiled loop here
 
 
