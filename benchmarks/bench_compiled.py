@@ -10,7 +10,7 @@ Rows (targets from issue 16, point 3):
   (c) 10 platforms x 1,000,000 accounts x 1,440 steps, ``run(world)`` in a child
       process, wall time and the child's peak RSS                              (< 3 s, < 1.5 GB)
   (d) the first ``simulate()`` in a fresh process: with numba's cache empty (it compiles)
-      and with the cache built (``python -m coupling_lab.compiled``, Binder's postBuild)
+      and with the cache built (``python -m coupling_lab.cache``, Binder's postBuild)
   (e) a Voila lesson's first render (page request to the first painted figure), cache
       empty and cache built, in headless chromium
 
@@ -148,7 +148,7 @@ def _first_call(cache_dir):
 
 def row_d(quick):
     with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as built:
-        subprocess.run([sys.executable, "-m", "coupling_lab.compiled"], env={**os.environ, "NUMBA_CACHE_DIR": built},
+        subprocess.run([sys.executable, "-m", "coupling_lab.cache"], env={**os.environ, "NUMBA_CACHE_DIR": built},
                        check=True, capture_output=True, cwd=REPO)
         out = {"cold": _first_call(cold), "warm": _first_call(built)}
     c, w = out["cold"], out["warm"]
@@ -167,7 +167,7 @@ def row_e(quick, lessons=("00-start-here.ipynb", "02-the-sharing-dial.ipynb")):
     for state in ("cold", "warm"):
         with tempfile.TemporaryDirectory() as cache:
             if state == "warm":
-                subprocess.run([sys.executable, "-m", "coupling_lab.compiled"],
+                subprocess.run([sys.executable, "-m", "coupling_lab.cache"],
                                env={**os.environ, "NUMBA_CACHE_DIR": cache}, check=True, capture_output=True)
             old = os.environ.get("NUMBA_CACHE_DIR")
             os.environ["NUMBA_CACHE_DIR"] = cache  # the server's kernels inherit it

@@ -31,7 +31,7 @@ observations at ``kappa = 0``, the books' first order) is computed by the
 reference's own code before the loop.
 
 **Compile cost.** The machine code is cached on disk (``cache=True``; Binder
-builds it in ``postBuild`` with ``python -m coupling_lab.compiled``), so a
+builds it in ``postBuild`` with ``python -m coupling_lab.cache``), so a
 fresh process loads it in a fraction of a second instead of compiling.
 """
 from __future__ import annotations
@@ -914,11 +914,3 @@ def warm():
     from .scenarios import CrashScenario
 
     return run_compiled(build(Config(scenario=CrashScenario(n_steps=50, start=10, duration=20)), seed=0))
-
-
-if __name__ == "__main__":  # python -m coupling_lab.compiled: build the cache (Binder's postBuild)
-    import time
-
-    t0 = time.perf_counter()
-    warm()
-    print(f"coupling_lab.compiled: the step loop is compiled and cached ({time.perf_counter() - t0:.1f} s)")

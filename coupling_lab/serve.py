@@ -1004,7 +1004,7 @@ def warm_compiled_loop():
     A child process does it, so a failure is a printed line, never a crash.
     """
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "coupling_lab.compiled"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "coupling_lab.cache"], capture_output=True, text=True)
     if done.returncode:
         print("coupling-lab: could not build the compiled step loop's cache; lessons will run on the "
               "reference loop or compile on first use: " + (done.stderr.strip().splitlines() or [""])[-1],

@@ -251,7 +251,7 @@ def test_the_server_builds_the_compiled_loops_cache_first(monkeypatch, capsys):
 
     monkeypatch.setattr(serve.subprocess, "run", lambda argv, **kw: calls.append(argv) or Done())
     serve.warm_compiled_loop()
-    assert calls == [[sys.executable, "-m", "coupling_lab.compiled"]]
+    assert calls == [[sys.executable, "-m", "coupling_lab.cache"]]
     assert capsys.readouterr().out == ""  # quick and fine: nothing to say
 
     class Failed:
