@@ -11,6 +11,7 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt -e .
+	$(BIN)/python -m coupling_lab.cache   # compile the step loop once; numba caches it on disk
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -11,14 +11,14 @@ loops with no C toolchain on the learner's machine, caches its machine code
 on disk, and is a well-kept PyData project with wheels for every platform
 Binder and laptops use).
 
-**What it covers.** Every world whose parts are the plain ones of MODEL.md
-Part I and §8: any number of assets, venues (noise, spikes, freezes), feeds
-(median of sources, deviation threshold, heartbeat, latency, stale and
-override faults on feeds or whole providers), and lending platforms that
-read one asset each, with unlimited keepers. Worlds with read-side guards,
-feed-side rules, keeper capacity, a rate limit, a breaker, platform faults,
-several assets on one platform, or a derivatives venue run on the reference
-path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
+**What it covers.** Any number of assets, venues (noise, spikes, freezes),
+feeds (median of sources, deviation threshold, heartbeat, latency, stale
+and override faults on feeds or whole providers, answer bounds), and lending
+platforms that read one asset each, with keeper capacity, keeper outages
+a circuit breaker and a rate limit (waiting accounts, liquidation delays,
+paused steps), through the read-side guards (delay, anchor band, fallback). Worlds with
+several assets on one platform, or a derivatives venue, run on the
+reference path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
@@ -31,18 +31,19 @@ observations at ``kappa = 0``, the books' first order) is computed by the
 reference's own code before the loop.
 
 **Compile cost.** The machine code is cached on disk (``cache=True``; Binder
-builds it in ``postBuild`` with ``python -m coupling_lab.compiled``), so a
+builds it in ``postBuild`` with ``python -m coupling_lab.cache``), so a
 fresh process loads it in a fraction of a second instead of compiling.
 """
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["supports", "run_compiled", "default_kernel", "using_kernel", "available", "KERNELS"]
+__all__ = ["supports", "run_compiled", "run_measures", "default_kernel", "using_kernel", "available", "KERNELS"]
 
 KERNELS = ("auto", "compiled", "reference")
 
@@ -86,17 +87,20 @@ def supports(world):
 
     if njit is None:
         return "numba is not installed"
-    if world.read_guards:
-        return "the world has read-side guards"
-    if world.feed_rules:
-        return "the world has feed-side rules"
-    if world.platform_faults:
-        return "the world has platform faults"
+    from .protections import AnchorBand, Delay, Fallback
+
+    for k, chain in enumerate(world.read_guards):
+        kinds = [type(g) for g in chain]
+        if any(g not in (Delay, AnchorBand, Fallback) for g in kinds) or len(set(kinds)) < len(kinds):
+            return f"platform {k}'s read guards are not at most one Delay, AnchorBand and Fallback"
+    from .protections import AnswerBounds
+
+    for j, rules in enumerate(world.feed_rules):
+        if any(type(r) is not AnswerBounds for r in rules):
+            return f"feed {j} has a feed-side rule other than AnswerBounds"
     for k, p in enumerate(world.platforms):
         if type(p) is not PlatformParams:
             return f"platform {k} is not a lending platform"
-        if p.rate_limit is not None or p.breaker is not None:
-            return f"platform {k} has a rate limit or a breaker"
         if len(world.feeds_of(k)) != 1:
             return f"platform {k} accepts several assets"
     return None
@@ -228,71 +232,58 @@ def _median(row, src, lo, hi, buf):
     return (b[mid - 1] + b[mid]) / 2.0
 
 
-# The pool of partly liquidated accounts of one platform is a short stack of sorted runs
-# (keys -p* ascending, ties by account index) in the platform's region of ``pool``: each
-# round's survivors become a new run, and the last two runs merge while the older is not
-# more than twice the newer, so there are O(log n) runs and each account is moved
-# O(log n) times. A round takes the smallest head among the main book and the runs.
+# The pool of partly liquidated accounts of one platform: each round's survivors, sorted, are
+# appended to the platform's region of ``pool`` as a *run* (keys -p* ascending, ties by account
+# index) and never moved again (until the region fills up and the live runs are packed to its
+# front). A small binary heap holds the head of every live run, so a round takes the smallest
+# head among the main book and the heap's top: O(log runs) per liquidation, sequential memory.
+
+@_inline
+def _heap_down(hk, ha, hr, k, n, pos):
+    """Sift entry ``pos`` of platform ``k``'s heap of run heads down to its place."""
+    key, a, r = hk[k, pos], ha[k, pos], hr[k, pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(hk[k, child + 1], ha[k, child + 1], hk[k, child], ha[k, child]):
+            child += 1
+        if _before(hk[k, child], ha[k, child], key, a):
+            hk[k, pos], ha[k, pos], hr[k, pos] = hk[k, child], ha[k, child], hr[k, child]
+            pos = child
+        else:
+            break
+    hk[k, pos], ha[k, pos], hr[k, pos] = key, a, r
+
+
+@_inline
+def _heap_up(hk, ha, hr, k, pos):
+    """Sift entry ``pos`` of platform ``k``'s heap of run heads up to its place."""
+    key, a, r = hk[k, pos], ha[k, pos], hr[k, pos]
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _before(key, a, hk[k, parent], ha[k, parent]):
+            hk[k, pos], ha[k, pos], hr[k, pos] = hk[k, parent], ha[k, parent], hr[k, parent]
+            pos = parent
+        else:
+            break
+    hk[k, pos], ha[k, pos], hr[k, pos] = key, a, r
+
 
 @_jit
-def _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey):
-    """Merge the last two runs of platform ``k`` into one; returns the new number of runs."""
-    a0, a1 = rb + run_h[k, nr - 2], rb + run_e[k, nr - 2]
-    b0, b1 = rb + run_h[k, nr - 1], rb + run_e[k, nr - 1]
-    n = 0
-    while a0 < a1 and b0 < b1:
-        kb, ka = pkey[b0], pkey[a0]
-        if kb < ka or (kb == ka and acc[pool[b0]] < acc[pool[a0]]):  # the account only on a tie
-            scratch[n], skey[n] = pool[b0], pkey[b0]
-            b0 += 1
-        else:
-            scratch[n], skey[n] = pool[a0], pkey[a0]
-            a0 += 1
-        n += 1
-    while a0 < a1:
-        scratch[n], skey[n] = pool[a0], pkey[a0]
-        a0 += 1
-        n += 1
-    while b0 < b1:
-        scratch[n], skey[n] = pool[b0], pkey[b0]
-        b0 += 1
-        n += 1
-    start = run_s[k, nr - 2]
-    pool[rb + start:rb + start + n] = scratch[:n]
-    pkey[rb + start:rb + start + n] = skey[:n]
-    run_h[k, nr - 2] = start
-    run_e[k, nr - 2] = start + n
-    return nr - 1
-
-
-@_jit
-def _add_run(pool, pkey, rb, cap, run_s, run_h, run_e, n_runs, k, new, new_key, m, acc, scratch, skey):
-    """Put the ``m`` slots ``new`` (sorted, keys ``new_key``) on platform ``k``'s stack of runs."""
-    nr = 0
-    for r in range(n_runs[k]):  # drop the runs that rounds have used up
-        if run_h[k, r] < run_e[k, r]:
-            run_s[k, nr], run_h[k, nr], run_e[k, nr] = run_s[k, r], run_h[k, r], run_e[k, r]
-            nr += 1
-    end = run_e[k, nr - 1] if nr else 0
-    if end + m > cap or nr == run_s.shape[1]:  # out of room: merge everything into one run at the start
-        while nr >= 2:
-            nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
-        if nr:
-            h, e = run_h[k, 0], run_e[k, 0]
-            for i in range(e - h):
-                pool[rb + i] = pool[rb + h + i]
-                pkey[rb + i] = pkey[rb + h + i]
-            run_s[k, 0], run_h[k, 0], run_e[k, 0] = 0, 0, e - h
-            end = e - h
-        else:
-            end = 0
-    pool[rb + end:rb + end + m] = new[:m]
-    pkey[rb + end:rb + end + m] = new_key[:m]
-    run_s[k, nr], run_h[k, nr], run_e[k, nr] = end, end, end + m
-    nr += 1
-    while nr >= 2 and run_e[k, nr - 2] - run_h[k, nr - 2] <= 2 * (run_e[k, nr - 1] - run_h[k, nr - 1]):
-        nr = _merge_last(pool, pkey, rb, run_s, run_h, run_e, k, nr, acc, scratch, skey)
-    n_runs[k] = nr
+def _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, n_heap):
+    """Move platform ``k``'s live runs to the front of its region, in place; returns the region's new end."""
+    live = hr[k, :n_heap].copy()
+    live = live[np.argsort(run_h[k][live])]  # by position: every run moves to the left, none overwrites another
+    end = 0
+    for r in live:
+        h, e = run_h[k, r], run_e[k, r]
+        for q in range(e - h):
+            pool[rb + end + q] = pool[rb + h + q]
+            pkey[rb + end + q] = pkey[rb + h + q]
+        run_h[k, r], run_e[k, r] = end, end + (e - h)
+        end += e - h
+    return end
 
 
 @_jit
@@ -330,8 +321,10 @@ def _count_main(coll, debt, lo, hi, lt, neg):
 @_jit
 def _loop(ex_ta, keep_a, depth_a,
           unit_raw_tj, frozen_t, unit_tv, frozen_tv, venue_asset, src_ptr, src_idx, feed_asset,
-          theta_j, hb_j, lat_j, stale_tj, override_tj,
+          theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
           feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
+          out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
+          hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
           acc_ptr, coll, debt, acc, n_main_k,
           ev_cap):
     T, A = ex_ta.shape
@@ -351,14 +344,14 @@ def _loop(ex_ta, keep_a, depth_a,
     bad_tk = np.zeros((T, K))
     waiting_tk = np.zeros((T, K), np.int64)
     # the event log, grown by doubling
-    ev_t = np.empty(ev_cap, np.int64)
-    ev_k = np.empty(ev_cap, np.int64)
+    rd_t = np.empty(T * K, np.int64)  # one entry per round that liquidated: its step, platform, size
+    rd_k = np.empty(T * K, np.int64)
+    rd_n = np.empty(T * K, np.int64)
+    n_rd = 0
     ev_acc = np.empty(ev_cap, np.int64)
-    ev_asset = np.empty(ev_cap, np.int64)
     ev_seized = np.empty(ev_cap)
     ev_repaid = np.empty(ev_cap)
     ev_bad = np.empty(ev_cap)
-    ev_price = np.empty(ev_cap)
     n_ev = 0
     # each platform's ledger: its open accounts as slots in first order (consumed from head),
     # and the pool of partly liquidated ones as sorted runs of slots in its region of `pool`
@@ -366,22 +359,45 @@ def _loop(ex_ta, keep_a, depth_a,
     for k in range(K):
         n_max = max(n_max, acc_ptr[k + 1] - acc_ptr[k])
     head = np.zeros(K, np.int64)
-    pool = np.empty(2 * coll.size + 1, np.int32)
-    pkey = np.empty(2 * coll.size + 1)  # each pool entry's key
-    run_s = np.zeros((K, 64), np.int64)
-    run_h = np.zeros((K, 64), np.int64)
-    run_e = np.zeros((K, 64), np.int64)
-    n_runs = np.zeros(K, np.int64)
-    run_key = np.zeros((K, 64))  # the key of each run's head (inf when the run is used up)
-    scratch = np.empty(n_max, np.int32)
-    skey = np.empty(n_max)
+    # each platform's region of the pool: its book and half again (packed when full: O(1) per account)
+    reg_ptr = np.zeros(K + 1, np.int64)
+    for k in range(K):
+        n_k = acc_ptr[k + 1] - acc_ptr[k]
+        reg_ptr[k + 1] = reg_ptr[k] + n_k + n_k // 2 + 1024
+    pool = np.empty(reg_ptr[K], np.int32)
+    pkey = np.empty(reg_ptr[K])  # each pool entry's key
+    pend = np.zeros(K, np.int64)         # end of the used part of each platform's region
+    run_h = np.zeros((K, T + 1), np.int64)  # one run per round at most: head and end in the region
+    run_e = np.zeros((K, T + 1), np.int64)
+    n_made = np.zeros(K, np.int64)
+    hk = np.empty((K, T + 1))               # the heap of run heads: key, account, run
+    ha = np.empty((K, T + 1), np.int64)
+    hr = np.empty((K, T + 1), np.int64)
+    hn = np.zeros(K, np.int64)
     taken = np.empty(n_max, np.int32)
     taken_key = np.empty(n_max)
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
     for k in range(K):
-        if cap_k[k] >= 0:
+        if cap_k[k] >= 0 or throttled_k[k] or rl_window_k[k] > 0:
             tracking = True
+    paused_k = np.zeros(K, np.int64)
+    # read-side guards (delay -> anchor band -> fallback), each platform's own state
+    guarded_k = (hop_k > 0) | (awin_k > 0) | (fb_alt_k >= 0)
+    read_tk = np.empty((T, K))
+    delay_in = np.empty((K, T if hop_k.max() > 0 else 1))
+    a_sum = np.zeros(K)
+    a_last = np.zeros(K)
+    fb_on = np.zeros(K, np.bool_)
+    fb_prev = np.full(K, np.nan)
+    track_k = (cap_k >= 0) | throttled_k | (rl_window_k > 0)  # engines that count what waits, measure delays
+    rl_t = np.empty((K, T if rl_window_k.max() > 0 else 1), np.int64)  # the rate limit's (step, USD repaid)
+    rl_v = np.empty((K, T if rl_window_k.max() > 0 else 1))
+    rl_h = np.zeros(K, np.int64)
+    rl_n = np.zeros(K, np.int64)
+    br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
+    br_hist = np.empty((K, max(1, br_window_k.max())))
+    paused_until = np.full(K, -1, np.int64)
     st_n = np.zeros(K, np.int64)
     st_step = np.empty((K, T + 1 if tracking else 1), np.int64)
     st_val = np.empty((K, T + 1 if tracking else 1))
@@ -400,7 +416,6 @@ def _loop(ex_ta, keep_a, depth_a,
     row = np.empty(V)
     err = np.full(2, -1, np.int64)  # (step, asset) where a market price overflowed
     ws_i, ws_f = np.empty((3, 64), np.int64), np.empty(64)  # the pairwise sums' stack
-    act = np.empty(64, np.int64)  # the runs holding liquidatable heads this round
     for t in range(T):
         # 1. markets
         for a in range(A):
@@ -449,8 +464,8 @@ def _loop(ex_ta, keep_a, depth_a,
                     dev = abs(cand / pub[j] - 1.0) > theta_j[j]
                 else:
                     dev = cand != 0.0
-                if (dev or t - last[j] >= hb_j[j]) and not stale_tj[t, j]:
-                    pub[j] = cand
+                if (dev or t - last[j] >= hb_j[j]) and not stale_tj[t, j] and lo_j[j] <= cand <= hi_j[j]:
+                    pub[j] = cand   # answer bounds: a candidate outside them is not published
                     last[j] = t
         for j in range(J):
             oracle_tj[t, j] = pub[j] * override_tj[t, j]
@@ -459,69 +474,147 @@ def _loop(ex_ta, keep_a, depth_a,
             flow[a] = 0.0
         for k in range(K):
             price = oracle_tj[t, feed_k[k]]
+            if guarded_k[k]:  # 4. what the platform reads, through its guards (protections.readside)
+                j = feed_k[k]
+                if hop_k[k] > 0:  # Delay: one value per hop, one hop late (Maker OSM)
+                    hop = hop_k[k]
+                    delay_in[k, t] = price
+                    price = delay_in[k, max(hop * (t // hop) - hop, 0)]
+                if awin_k[k] > 0:  # AnchorBand: within band of the TWAP of the feed's raw observations
+                    w = awin_k[k]
+                    a_sum[k] += raw_tj[t, j]
+                    if t >= w:
+                        a_sum[k] -= raw_tj[t - w, j]
+                    anchor = a_sum[k] / min(t + 1, w)
+                    if t == 0 or anchor * (1.0 - band_k[k]) <= price <= anchor * (1.0 + band_k[k]):
+                        a_last[k] = price
+                    price = a_last[k]
+                if fb_alt_k[k] >= 0:  # Fallback: a second feed while the primary is stale or jumped
+                    prev = fb_prev[k]
+                    fb_prev[k] = price
+                    live = t - last[j] <= fb_timeout_k[k]
+                    v_alt = oracle_tj[t, fb_alt_k[k]]
+                    if not fb_on[k]:
+                        jumped = not np.isnan(prev) and prev > 0 and abs(price / prev - 1.0) > fb_jump_k[k]
+                        if not live or jumped:
+                            fb_on[k] = True
+                    elif live and v_alt > 0 and abs(price / v_alt - 1.0) <= fb_agree_k[k]:
+                        fb_on[k] = False
+                    if fb_on[k]:
+                        price = v_alt
+            read_tk[t, k] = price
             neg = -price
             base = acc_ptr[k]
-            rb = 2 * base
+            rb = reg_ptr[k]
             lt, cf, bonus, h_full, cap = lt_k[k], cf_k[k], bonus_k[k], hfull_k[k], cap_k[k]
             n_open = n_main_k[k]
             # the head of every source, and whether any account is liquidatable (else the engine idles)
             mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
-            any_liq = mk < neg
-            nr = n_runs[k]
-            n_act = 0
-            for r in range(nr):
-                if run_key[k, r] < neg:
-                    act[n_act] = r
-                    n_act += 1
-            any_liq = any_liq or n_act > 0
-            if not any_liq:
+            any_liq = mk < neg or (hn[k] > 0 and hk[k, 0] < neg)
+            throttled = throttled_k[k]
+            # nothing to do: skip (a throttled or guarded engine is asked every step, as the reference asks it)
+            if not any_liq and not (track_k[k] and (throttled or guarded_k[k])):
                 continue
+            track = track_k[k]
+            stop = False
+            if throttled:  # the circuit breaker, then a keeper outage (protections.Throttle.capacity)
+                w = br_window_k[k]
+                if w > 0:
+                    nb = br_n[k]
+                    if nb > 0:
+                        peak = -np.inf
+                        for q in range(min(nb, w)):
+                            peak = max(peak, br_hist[k, q])
+                        if price < (1.0 - br_drop_k[k]) * peak:
+                            paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
+                    br_hist[k, nb % w] = price
+                    br_n[k] = nb + 1
+                    stop = t <= paused_until[k]
+                if not stop:
+                    stop = out_tk[t, k]
+                if stop:
+                    paused_k[k] += 1
             n_all = 0
-            if cap >= 0:
+            if track:
                 if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
                     st_n[k] = 1
                     st_step[k, 0] = t - 1
                     st_val[k, 0] = np.inf
                 last_called[k] = t
                 n_all = _count_main(coll, debt, base + head[k], base + n_open, lt, neg) - base - head[k]
-                for r in range(nr):
-                    h0 = rb + run_h[k, r]
-                    n_all += int(np.searchsorted(pkey[h0:rb + run_e[k, r]], neg))
+                for q in range(hn[k]):
+                    r = hr[k, q]
+                    n_all += int(np.searchsorted(pkey[rb + run_h[k, r]:rb + run_e[k, r]], neg))
+            limited = rl_window_k[k] > 0
+            budget = np.inf
+            if limited:  # USD still repayable: the limit less what the window's rounds repaid
+                while rl_h[k] < rl_n[k] and rl_t[k, rl_h[k]] < t - rl_window_k[k] + 1:
+                    rl_h[k] += 1
+                used = 0.0
+                for q in range(rl_h[k], rl_n[k]):
+                    used += rl_v[k, q]
+                budget = rl_limit_k[k] - used
+                if budget <= 0:
+                    stop = True
+            if n_all == 0 and track or stop:  # nothing liquidatable, or the engine is paused: only what waited
+                waiting_tk[t, k] = n_all
+                sn = st_n[k]
+                while sn > 0 and st_val[k, sn - 1] <= price:
+                    sn -= 1
+                st_step[k, sn] = t
+                st_val[k, sn] = price
+                st_n[k] = sn + 1
+                continue
             start = n_ev
             n = 0
+            nt = 0  # accounts taken from the ledger this round (liquidated, or one put back at the rate limit)
+            cum = 0.0
             while cap < 0 or n < cap:
-                best = -2  # -1: the main book; r >= 0: run r
-                bk, ba = 0.0, 0
-                if mk < neg:
-                    best = -1
-                    bk, ba = mk, acc[base + head[k]]
-                q = 0
-                while q < n_act:
-                    r = act[q]
-                    kr = run_key[k, r]
-                    if kr < neg:
-                        sr = base + pool[rb + run_h[k, r]]
-                        if best == -2 or _before(kr, acc[sr], bk, ba):
-                            best = r
-                            bk, ba = kr, acc[sr]
-                        q += 1
-                    else:  # this run has no liquidatable account left this round
-                        n_act -= 1
-                        act[q] = act[n_act]
-                if best == -2:
+                use_main = mk < neg
+                use_pool = hn[k] > 0 and hk[k, 0] < neg
+                if use_main and use_pool:
+                    use_main = _before(mk, acc[base + head[k]], hk[k, 0], ha[k, 0])
+                elif not use_pool and not use_main:
                     break
-                if best == -1:
+                if use_main:
                     i = base + head[k]
                     head[k] += 1
                     mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
                 else:
-                    i = base + pool[rb + run_h[k, best]]
-                    h = run_h[k, best] + 1
-                    run_h[k, best] = h
-                    run_key[k, best] = pkey[rb + h] if h < run_e[k, best] else np.inf
+                    r = hr[k, 0]
+                    h = run_h[k, r]
+                    i = base + pool[rb + h]
+                    h += 1
+                    run_h[k, r] = h
+                    if h < run_e[k, r]:  # the run's next entry becomes its head
+                        hk[k, 0], ha[k, 0] = pkey[rb + h], acc[base + pool[rb + h]]
+                    else:  # the run is used up
+                        hn[k] -= 1
+                        hk[k, 0], ha[k, 0], hr[k, 0] = hk[k, hn[k]], ha[k, hn[k]], hr[k, hn[k]]
+                    _heap_down(hk, ha, hr, k, hn[k], 0)
                 c = coll[i]
                 d = debt[i]
-                if cap >= 0:  # the delay: steps since the account became liquidatable
+                # the lending rule (margin.liquidate), one account
+                hl = c * price * lt / d
+                rp = d if hl < h_full else cf * d
+                if price > 0.0:
+                    want = rp * (1.0 + bonus) / price
+                else:
+                    want = np.inf
+                cut = -1.0  # the repayment cut to the rate limit
+                last_one = False
+                if limited:
+                    full = c * price / (1.0 + bonus) if want >= c else rp
+                    if cum + full > budget:
+                        last_one = True
+                        cut = budget - cum
+                        if cut <= 0:  # not even a part fits: it goes back unchanged
+                            taken[nt] = i - base
+                            nt += 1
+                            break
+                    else:
+                        cum += full
+                if track:  # the delay: steps since the account became liquidatable
                     pstar = d / (c * lt)
                     lo, hi = 0, st_n[k]  # the stack's values strictly decrease: how many are >= p*
                     while lo < hi:
@@ -537,14 +630,13 @@ def _loop(ex_ta, keep_a, depth_a,
                         delay = _grow(delay, n_ev + 1)
                     delay[n_ev] = t - began
                     last_liq[i] = t
-                # the lending rule (margin.liquidate), one account
-                hl = c * price * lt / d
-                rp = d if hl < h_full else cf * d
-                if price > 0.0:
-                    want = rp * (1.0 + bonus) / price
-                else:
-                    want = np.inf
-                if want >= c:
+                if cut > 0:  # r = cut < r', so s < c and d - r > 0
+                    seized = cut * (1.0 + bonus) / price
+                    repaid = cut
+                    bad = 0.0
+                    coll[i] = c - seized
+                    debt[i] = d - cut
+                elif want >= c:
                     seized = c
                     repaid = c * price / (1.0 + bonus)
                     dl = d - repaid
@@ -557,40 +649,43 @@ def _loop(ex_ta, keep_a, depth_a,
                     bad = 0.0
                     coll[i] = c - want
                     debt[i] = d - rp
-                if n_ev == ev_t.size:
-                    ev_t = _grow(ev_t, n_ev + 1)
-                    ev_k = _grow(ev_k, n_ev + 1)
+                if n_ev == ev_acc.size:
                     ev_acc = _grow(ev_acc, n_ev + 1)
-                    ev_asset = _grow(ev_asset, n_ev + 1)
                     ev_seized = _grow(ev_seized, n_ev + 1)
                     ev_repaid = _grow(ev_repaid, n_ev + 1)
                     ev_bad = _grow(ev_bad, n_ev + 1)
-                    ev_price = _grow(ev_price, n_ev + 1)
-                ev_t[n_ev] = t
-                ev_k[n_ev] = k
                 ev_acc[n_ev] = acc[i]
-                ev_asset[n_ev] = asset_k[k]
                 ev_seized[n_ev] = seized
                 ev_repaid[n_ev] = repaid
                 ev_bad[n_ev] = bad
-                ev_price[n_ev] = price
                 n_ev += 1
-                taken[n] = i - base
+                taken[nt] = i - base
+                nt += 1
                 n += 1
+                if last_one:
+                    break
             # the survivors go back under their new p*, after the round (none is liquidated twice in a step)
             m_new = 0
-            for e in range(n):
+            for e in range(nt):
                 if debt[base + taken[e]] > 0.0:
                     taken[m_new] = taken[e]
                     m_new += 1
             if m_new:
                 _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
-                _add_run(pool, pkey, rb, 2 * (acc_ptr[k + 1] - base), run_s, run_h, run_e, n_runs, k, taken,
-                         taken_key, m_new, acc[base:], scratch, skey)
-                for r in range(n_runs[k]):
-                    h = run_h[k, r]
-                    run_key[k, r] = pkey[rb + h] if h < run_e[k, r] else np.inf
-            if cap >= 0:
+                if pend[k] + m_new > reg_ptr[k + 1] - rb:  # the region is full: pack the live runs
+                    pend[k] = _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, hn[k])
+                e0 = pend[k]
+                pool[rb + e0:rb + e0 + m_new] = taken[:m_new]
+                pkey[rb + e0:rb + e0 + m_new] = taken_key[:m_new]
+                pend[k] = e0 + m_new
+                r = n_made[k]
+                n_made[k] = r + 1
+                run_h[k, r], run_e[k, r] = e0, e0 + m_new
+                q = hn[k]
+                hk[k, q], ha[k, q], hr[k, q] = taken_key[0], acc[base + taken[0]], r
+                hn[k] = q + 1
+                _heap_up(hk, ha, hr, k, q)
+            if track:
                 waiting_tk[t, k] = n_all - n
                 sn = st_n[k]  # this step's read on the stack of suffix maxima
                 while sn > 0 and st_val[k, sn - 1] <= price:
@@ -598,23 +693,34 @@ def _loop(ex_ta, keep_a, depth_a,
                 st_step[k, sn] = t
                 st_val[k, sn] = price
                 st_n[k] = sn + 1
+            if n > 0:
+                rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
+                n_rd += 1
             a = asset_k[k]
             usd = _sum(ev_seized, start, n, ws_i, ws_f) * m[a]
             count_tk[t, k] = n
             notional_tk[t, k] = usd
             repaid_tk[t, k] = _sum(ev_repaid, start, n, ws_i, ws_f)
             bad_tk[t, k] = _sum(ev_bad, start, n, ws_i, ws_f)
+            if limited and n > 0:
+                rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
+                rl_n[k] += 1
             flow_ta[t, a] += usd
             flow[a] += usd
         # 7. impact
         for a in range(A):
             kappa[a] = keep_a[a] * kappa[a] + flow[a] / depth_a[a]
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
-                 bad_tk, waiting_tk, ev_t[:n_ev], ev_k[:n_ev], ev_acc[:n_ev], ev_asset[:n_ev], ev_seized[:n_ev],
-                 ev_repaid[:n_ev], ev_bad[:n_ev], ev_price[:n_ev], delay[:n_ev if tracking else 0])
+                 bad_tk, waiting_tk, rd_t[:n_rd], rd_k[:n_rd], rd_n[:n_rd], ev_acc[:n_ev], ev_seized[:n_ev],
+                 ev_repaid[:n_ev], ev_bad[:n_ev], delay[:n_ev if tracking else 0], paused_k,
+                 read_tk)
 
 
 # ---------------------------------------------------------------------------
+
+#: the position of each of the compiled loop's arguments
+_ARG = {name: i for i, name in enumerate(inspect.signature(getattr(_loop, "py_func", _loop)).parameters)}
+
 
 def _ledger_order(c, d, lt):
     """The open accounts (debt > 0) in ``margin.Ledger``'s first order: ``-p*`` ascending, ties by index."""
@@ -636,6 +742,7 @@ def _inputs(world, orders=None):
     """
     from .loop import _Venues
     from .oracles import fault_masks
+    from .protections import AnchorBand, Delay
 
     T, K, J = world.n_steps, world.n_platforms, world.n_oracles
     venues = _Venues(world, lists=False)
@@ -644,11 +751,34 @@ def _inputs(world, orders=None):
     feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)
     asset_k = np.array([world.assets_of(k)[0] for k in range(K)], dtype=np.int64)
     params = world.platforms
+    # answer bounds (MODEL.md §9): a feed publishes only candidates in [lo, hi], every bound of it at once
+    lo_j, hi_j = np.full(J, -np.inf), np.full(J, np.inf)
+    for j, rules in enumerate(world.feed_rules):
+        for r in rules:
+            lo_j[j], hi_j[j] = max(lo_j[j], r.min_answer), min(hi_j[j], r.max_answer)
+    # the throttle: keeper outages and the circuit breaker
+    out_tk = np.zeros((T, K), dtype=np.bool_)
+    for f in world.platform_faults:
+        out_tk[f.t0:f.t1, f.platform] = True
+    throttled_k = out_tk.any(axis=0) | np.array([p.breaker is not None for p in params], dtype=np.bool_)
+    # read-side guards: at most one of each, in the order delay -> anchor band -> fallback (World checks it)
+    hop_k, awin_k, band_k = np.zeros(K, np.int64), np.zeros(K, np.int64), np.zeros(K)
+    fb_alt_k, fb_timeout_k = np.full(K, -1, np.int64), np.zeros(K, np.int64)
+    fb_jump_k, fb_agree_k = np.zeros(K), np.zeros(K)
+    for k, chain in enumerate(world.read_guards):
+        for g in chain:
+            if isinstance(g, Delay):
+                hop_k[k] = g.hop
+            elif isinstance(g, AnchorBand):
+                awin_k[k], band_k[k] = g.window, g.band
+            else:
+                g.bind(k, world.assets_of(k)[0], world.feeds_of(k)[0], world)  # its checks: the feed exists, differs
+                fb_alt_k[k], fb_timeout_k[k], fb_jump_k[k], fb_agree_k[k] = g.feed, g.timeout, g.max_jump, g.agree
     lt_k = np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float)
     acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
     # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
     coll, debt = np.empty(acc_ptr[-1]), np.empty(acc_ptr[-1])
-    acc, n_main = np.zeros(acc_ptr[-1], np.int64), np.zeros(K, np.int64)
+    acc, n_main = np.zeros(acc_ptr[-1], np.int32), np.zeros(K, np.int64)  # int32: a book is < 2**31 accounts
 
     def first_order(k):
         b, lt, base = world.books[k], lt_k[k], acc_ptr[k]
@@ -682,15 +812,43 @@ def _inputs(world, orders=None):
         np.array([o.theta for o in world.oracles], dtype=float),
         np.array([o.heartbeat for o in world.oracles], dtype=np.int64),
         np.array([o.latency for o in world.oracles], dtype=np.int64),
-        stale_tj, override_tj, feed_k, asset_k, lt_k,
+        stale_tj, override_tj, lo_j, hi_j, feed_k, asset_k, lt_k,
         np.array([p.close_factor for p in params], dtype=float),
         np.array([p.bonus_of(int(a)) for p, a in zip(params, asset_k)], dtype=float),
         np.array([p.h_full for p in params], dtype=float),
         np.array([-1 if p.keeper_capacity is None else p.keeper_capacity for p in params], dtype=np.int64),
+        out_tk, throttled_k,
+        np.array([0.0 if p.breaker is None else p.breaker.drop for p in params], dtype=float),
+        np.array([0 if p.breaker is None else p.breaker.window for p in params], dtype=np.int64),
+        np.array([0 if p.breaker is None else p.breaker.pause for p in params], dtype=np.int64),
+        hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
+        np.array([0.0 if p.rate_limit is None else p.rate_limit.limit_usd for p in params], dtype=float),
+        np.array([0 if p.rate_limit is None else p.rate_limit.window for p in params], dtype=np.int64),
         acc_ptr, coll, debt, acc, n_main,
         max(1024, 2 * int(acc_ptr[-1])),
     )
     return venues, main, args
+
+
+def run_measures(world, orders=None):
+    """Only the :class:`~coupling_lab.measures.Measures` of ``run_compiled(world)`` (a sweep's row), cheaper.
+
+    The same numbers as ``run_compiled(world).measures`` (tested), without
+    the event log, the balances and the venue prices a sweep does not keep.
+    """
+    from .market import Markets
+    from .result import measures_of
+
+    why = supports(world)
+    if why is not None:
+        raise ValueError(f"kernel='compiled' cannot run this world: {why}; use kernel='auto' or 'reference'")
+    _, _, args = _inputs(world, orders)
+    err, out = _loop(*args)
+    if err[0] >= 0:
+        t, a = int(err[0]), int(err[1])
+        Markets._overflow(t, a, float(out[0][t, a]))
+    kappa_ta, flow_ta, notional_tk, bad_tk, read_tk = out[0], out[6], out[8], out[10], out[-1]
+    return measures_of(world, read_tk, notional_tk, bad_tk, kappa_ta, world.paths_ta, flow_ta)
 
 
 def run_compiled(world, orders=None):
@@ -705,17 +863,24 @@ def run_compiled(world, orders=None):
     if why is not None:
         raise ValueError(f"kernel='compiled' cannot run this world: {why}; use kernel='auto' or 'reference'")
     venues, main, args = _inputs(world, orders)
+    main = [order.size for order in main]  # the orders themselves are in the kernel's `acc`
     err, out = _loop(*args)
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, ev_t, ev_k, ev_acc, ev_asset, ev_seized, ev_repaid, ev_bad, ev_price, delay) = out
+     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tk) = out
+    del out
+    guarded = {k for k, chain in enumerate(world.read_guards) if chain}
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
-    acc_ptr, coll, debt = args[23], args[24], args[25]
-    collateral_k, debt_k, outputs = [], [], []
-    for k, (p, b, order) in enumerate(zip(world.platforms, world.books, main)):
-        base, n = acc_ptr[k], order.size
+    throttled_k, acc_ptr = args[_ARG["throttled_k"]], args[_ARG["acc_ptr"]]
+    coll, debt, acc = (args[_ARG[name]] for name in ("coll", "debt", "acc"))
+    del args
+    # the balances back in account order, then the kernel's copies go (a big book is not held twice over)
+    collateral_k, debt_k = [], []
+    for k, b in enumerate(world.books):
+        base, n = acc_ptr[k], int(main[k])
+        order = acc[base:base + n]
         if n == b.n_accounts:  # every account was in the ledger
             c, d = np.empty(n), np.empty(n)
         else:  # accounts without debt never enter the ledger
@@ -723,12 +888,22 @@ def run_compiled(world, orders=None):
         c[order], d[order] = coll[base:base + n], debt[base:base + n]
         collateral_k.append(c)
         debt_k.append(d)
-        outputs.append({} if p.keeper_capacity is None else {"delay_steps": delay[ev_k == k], "paused_steps": 0})
-    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": ev_asset, "seized_units": ev_seized,
-              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": ev_price}
+    del coll, debt, acc, order
+    # the event log: each round's step, platform, asset and price repeated over its liquidations
+    ev_t, ev_k = np.repeat(rd_t, rd_n), np.repeat(rd_k, rd_n)
+    asset_k = np.array([world.assets_of(k)[0] for k in range(world.n_platforms)], dtype=np.int64)
+    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset_k[ev_k], "seized_units": ev_seized,
+              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": read_tk[ev_t, ev_k]}
+    outputs = []
+    for k, p in enumerate(world.platforms):
+        if p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:
+            outputs.append({})
+        else:
+            outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
     return Result.from_arrays(
         world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=flow_ta, venue_tv=venues.prices_tv(kappa_ta),
-        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={}, count_tk=count_tk, notional_tk=notional_tk,
+        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tk[:, k:k + 1] for k in guarded},
+        count_tk=count_tk, notional_tk=notional_tk,
         repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events, collateral_k=tuple(collateral_k),
         debt_k=tuple(debt_k), events_by_kind={}, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))
 
@@ -739,11 +914,3 @@ def warm():
     from .scenarios import CrashScenario
 
     return run_compiled(build(Config(scenario=CrashScenario(n_steps=50, start=10, duration=20)), seed=0))
-
-
-if __name__ == "__main__":  # python -m coupling_lab.compiled: build the cache (Binder's postBuild)
-    import time
-
-    t0 = time.perf_counter()
-    warm()
-    print(f"coupling_lab.compiled: the step loop is compiled and cached ({time.perf_counter() - t0:.1f} s)")

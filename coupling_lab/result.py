@@ -132,6 +132,33 @@ class _EventPieces:
         }
 
 
+def measures_of(w, price_tk, notional_tk, bad_debt_tk, kappa_ta, x_ta, flow_ta):
+    """The :class:`~coupling_lab.measures.Measures` of a run from its series (MODEL.md §7, §11)."""
+    lt_k = []
+    for k, p in enumerate(w.platforms):
+        a = w.assets_of(k)[0]
+        lt_k.append(p.lt_of(a) if hasattr(p, "lt_of") else getattr(p, "lt", 1.0))
+    thresholds = np.array([w.probe[1] / (w.probe[0] * lt) for lt in lt_k])
+    disp, count = _m.twin_dispersion(price_tk, thresholds)
+    bad_k = bad_debt_tk.sum(axis=0)
+    excess_a = kappa_ta.max(axis=0).tolist()
+    fundamental_a = (np.maximum.accumulate(x_ta, axis=0) - x_ta).max(axis=0).tolist()
+    return _m.Measures(
+        synchrony=_m.liquidation_synchrony(notional_tk, w.sync_window),
+        twin_dispersion=disp,
+        twin_count=count,
+        peak_flow_share=_m.peak_flow_share(notional_tk, w.flow_window),
+        excess_drawdown=excess_a[0],
+        fundamental_drawdown=fundamental_a[0],
+        bad_debt=float(bad_k.sum()),
+        liquidated_usd=float(notional_tk.sum()),
+        bad_debt_k=tuple(float(b) for b in bad_k),
+        excess_drawdown_a=tuple(excess_a),
+        fundamental_drawdown_a=tuple(fundamental_a),
+        peak_flow_share_a=_m.peak_flow_share_by_column(np.abs(flow_ta), w.flow_window),
+    )
+
+
 @dataclass(eq=False)
 class Result:
     """Everything one run produced (MODEL.md §6, §11).
@@ -221,29 +248,8 @@ class Result:
         w = self.world
         first = [next(r for r, (k, _, _) in enumerate(self.reads) if k == kk) for kk in range(w.n_platforms)]
         self.price_tk = self.read_tr[:, first]
-        lt_k = []
-        for k, p in enumerate(w.platforms):
-            a = w.assets_of(k)[0]
-            lt_k.append(p.lt_of(a) if hasattr(p, "lt_of") else getattr(p, "lt", 1.0))
-        thresholds = np.array([w.probe[1] / (w.probe[0] * lt) for lt in lt_k])
-        disp, count = _m.twin_dispersion(self.price_tk, thresholds)
-        bad_k = self.bad_debt_tk.sum(axis=0)
-        excess_a = self.kappa_ta.max(axis=0).tolist()
-        fundamental_a = (np.maximum.accumulate(self.x_ta, axis=0) - self.x_ta).max(axis=0).tolist()
-        self.measures = _m.Measures(
-            synchrony=_m.liquidation_synchrony(self.notional_tk, w.sync_window),
-            twin_dispersion=disp,
-            twin_count=count,
-            peak_flow_share=_m.peak_flow_share(self.notional_tk, w.flow_window),
-            excess_drawdown=excess_a[0],
-            fundamental_drawdown=fundamental_a[0],
-            bad_debt=float(bad_k.sum()),
-            liquidated_usd=float(self.notional_tk.sum()),
-            bad_debt_k=tuple(float(b) for b in bad_k),
-            excess_drawdown_a=tuple(excess_a),
-            fundamental_drawdown_a=tuple(fundamental_a),
-            peak_flow_share_a=_m.peak_flow_share_by_column(np.abs(self.flow_ta), w.flow_window),
-        )
+        self.measures = measures_of(w, self.price_tk, self.notional_tk, self.bad_debt_tk, self.kappa_ta, self.x_ta,
+                                    self.flow_ta)
 
     # --- v1 names: asset 0 -------------------------------------------------
     x_t = property(lambda self: self.x_ta[:, 0], doc="(T,) log USD, asset 0's fundamental path")

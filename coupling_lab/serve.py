@@ -48,7 +48,9 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -993,6 +995,25 @@ class BackgroundServer:
         self.stop()
 
 
+def warm_compiled_loop():
+    """Build (or check) numba's on-disk cache of the step loop before learners arrive.
+
+    Every lesson kernel is a fresh process that loads the compiled loop from
+    that cache (about 0.5 s); after an update of the kit the cache is stale
+    and the first kernel would compile it (20-30 s) in front of a learner.
+    A child process does it, so a failure is a printed line, never a crash.
+    """
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "coupling_lab.cache"], capture_output=True, text=True)
+    if done.returncode:
+        print("coupling-lab: could not build the compiled step loop's cache; lessons will run on the "
+              "reference loop or compile on first use: " + (done.stderr.strip().splitlines() or [""])[-1],
+              flush=True)
+    elif time.monotonic() - started > 5:
+        print(f"coupling-lab: compiled the step loop ({time.monotonic() - started:.0f} s, cached for the lessons)",
+              flush=True)
+
+
 def main(argv=None):
     args = _parser(ClassSettings.from_env()).parse_args(argv)
     settings = ClassSettings(
@@ -1003,6 +1024,7 @@ def main(argv=None):
         max_kernel_age=args.max_kernel_age,
         root=str(Path(args.root).resolve()))
     extra = [a for a in args.extra if a != "--"]
+    warm_compiled_loop()
 
     from tornado.ioloop import IOLoop
 

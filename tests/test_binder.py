@@ -113,8 +113,8 @@ def test_postbuild_installs_the_kit():
 def test_postbuild_caches_the_compiled_loop_for_the_cpu_start_names():
     """The image's numba cache is built for the generic CPU target that binder/start asks for at run time."""
     post = (BINDER / "postBuild").read_text()
-    assert re.search(r"^NUMBA_CPU_NAME=generic python -m coupling_lab\.compiled$", post, re.M)
-    assert post.index("python -m coupling_lab.compiled") > post.index("pip install"), "the kit must be installed first"
+    assert re.search(r"^NUMBA_CPU_NAME=generic python -m coupling_lab\.cache$", post, re.M)
+    assert post.index("python -m coupling_lab.cache") > post.index("pip install"), "the kit must be installed first"
     start = BINDER / "start"
     assert start.stat().st_mode & 0o111, "binder/start must be executable"
     text = start.read_text()
@@ -125,9 +125,9 @@ def test_postbuild_caches_the_compiled_loop_for_the_cpu_start_names():
 
 def test_the_cache_step_compiles_and_runs_in_a_fresh_process(tmp_path):
     env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "coupling_lab.compiled"], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "coupling_lab.cache"], env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout
-    assert "the step loop is compiled and cached" in out
+    assert "the compiled step loop is built and cached" in out
     assert any(tmp_path.rglob("*.nbi")), "no numba cache index was written"
 
 

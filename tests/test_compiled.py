@@ -20,7 +20,7 @@ from numpy.testing import assert_array_equal
 
 import coupling_lab as cl
 from coupling_lab import Config, World, build, compiled, run
-from coupling_lab.protections import CircuitBreaker, Delay, RateLimit, keeper_outage
+from coupling_lab.protections import AnchorBand, AnswerBounds, CircuitBreaker, Delay, Fallback, RateLimit, keeper_outage
 
 from test_properties import SETTINGS, worlds
 from test_properties_assets import multi_worlds
@@ -47,17 +47,44 @@ def assert_identical(a, b):
     assert_array_equal(np.array(list(a.measures.as_dict().values()), float),
                        np.array(list(b.measures.as_dict().values()), float))
     assert a.measures.excess_drawdown_a == b.measures.excess_drawdown_a
-    assert a.events_by_kind == b.events_by_kind == {}
-    assert [sorted(o) for o in a.engine_outputs] == [sorted(o) for o in b.engine_outputs]
-    for oa, ob in zip(a.engine_outputs, b.engine_outputs):
-        for key in oa:
-            assert_array_equal(oa[key], ob[key], err_msg=key)
+    assert_same(a.events_by_kind, b.events_by_kind, "events_by_kind")
+    assert_same(a.engine_outputs, b.engine_outputs, "engine_outputs")
+
+
+def assert_same(x, y, where):
+    """Nested dicts, tuples and arrays equal, leaf by leaf."""
+    if isinstance(x, dict):
+        assert isinstance(y, dict) and sorted(x) == sorted(y), where
+        for key in x:
+            assert_same(x[key], y[key], f"{where}.{key}")
+    elif isinstance(x, (tuple, list)) and not (x and np.isscalar(x[0])):
+        assert isinstance(y, (tuple, list)) and len(x) == len(y), where
+        for i, (u, v) in enumerate(zip(x, y)):
+            assert_same(u, v, f"{where}[{i}]")
+    else:
+        assert_array_equal(np.asarray(x), np.asarray(y), err_msg=where)
 
 
 def unlimited(world):
     """The same world with every platform's keepers unlimited (what the compiled loop covers)."""
     platforms = tuple(dataclasses.replace(p, keeper_capacity=None) for p in world.platforms)
     return World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "platforms": platforms})
+
+
+def two_asset_world():
+    """Asset 0 crashes, asset 1 follows; platform 0 accepts both, platform 1 only asset 0."""
+    T = 200
+    t = np.arange(T)
+    x0 = np.log(2000.0) + np.log1p(-0.3) * np.clip((t - 50) / 60, 0, 1)
+    x_ta = np.column_stack([x0, np.log(30000.0) + 0.8 * (x0 - x0[0])])
+    rng = np.random.default_rng(0)
+    books = (cl.Book(np.ones(40), np.linspace(1200, 1500, 40) * np.r_[np.ones(20), 15 * np.ones(20)],
+                     asset=np.r_[np.zeros(20, int), np.ones(20, int)]),
+             cl.Book(np.ones(30), np.linspace(1100, 1500, 30)))
+    return World(x_ta=x_ta, venue_noise_tv=rng.normal(0, 0.001, (T, 2)), venue_asset=(0, 1),
+                 oracles=(cl.OracleParams(sources=(0,)), cl.OracleParams(sources=(1,))), oracle_provider=(0, 0),
+                 platforms=(cl.PlatformParams(lt_by_asset=(0.83, 0.78)), cl.PlatformParams()),
+                 platform_oracle=((0, 1), 0), books=books)
 
 
 def both(world):
@@ -95,6 +122,44 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
     assert_identical(*both(w))
 
 
+@SETTINGS
+@given(worlds(), st.data())
+def test_compiled_equals_reference_with_protections_at_random(world, data):
+    """Answer bounds, breakers, rate limits, outages and read guards, switched on at random."""
+    J, K, T = world.n_oracles, world.n_platforms, world.n_steps
+    p0 = float(np.exp(world.x_t[0]))
+    rules = tuple((AnswerBounds(min_answer=p0 * data.draw(st.floats(0.3, 0.95)),
+                                max_answer=p0 * data.draw(st.floats(1.05, 3.0))),)
+                  if data.draw(st.booleans()) else () for _ in range(J))
+    platforms = tuple(dataclasses.replace(
+        p, breaker=CircuitBreaker(drop=data.draw(st.floats(0.01, 0.5)), window=data.draw(st.integers(1, 20)),
+                                  pause=data.draw(st.integers(1, 30))) if data.draw(st.booleans()) else None,
+        rate_limit=RateLimit(limit_usd=float(b.debt.sum()) * data.draw(st.floats(0.01, 0.5)),
+                             window=data.draw(st.integers(1, 30))) if data.draw(st.booleans()) and b.debt.sum() > 0
+        else None)
+        for p, b in zip(world.platforms, world.books))
+    faults = []
+    for _ in range(data.draw(st.integers(0, 2))):
+        t0 = data.draw(st.integers(0, T - 1))
+        faults.append(keeper_outage(data.draw(st.integers(0, K - 1)), t0, data.draw(st.integers(t0 + 1, T))))
+    guards = []
+    for k in range(K):
+        chain = []
+        if data.draw(st.booleans()):
+            chain.append(Delay(hop=data.draw(st.integers(1, 12))))
+        if data.draw(st.booleans()):
+            chain.append(AnchorBand(band=data.draw(st.floats(0.01, 0.5)), window=data.draw(st.integers(1, 30))))
+        if J > 1 and data.draw(st.booleans()):
+            primary = world.feeds_of(k)[0]
+            alt = data.draw(st.sampled_from([j for j in range(J) if j != primary]))
+            chain.append(Fallback(timeout=data.draw(st.integers(1, 60)), max_jump=data.draw(st.floats(0.01, 1.0)),
+                                  agree=data.draw(st.floats(0.0, 0.5)), feed=alt))
+        guards.append(tuple(chain))
+    w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "feed_rules": rules,
+                 "platforms": platforms, "platform_faults": tuple(faults), "read_guards": tuple(guards)})
+    assert_identical(*both(w))
+
+
 @pytest.mark.parametrize("config", [
     Config(),
     Config(sharing=1.0),
@@ -106,12 +171,21 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
     Config(market=cl.MarketParams(depth=2e6, resilience=0.05), sharing=1.0),  # deep cascades and bad debt
     Config(collateral_sharing=0.6, sharing=0.4),
     Config(collateral_sharing=1.0, sharing=1.0, oracle_faults=(cl.stale_provider(0, 120, 200),)),
+    Config(sharing=1.0, platform=cl.PlatformParams(keeper_capacity=40)),
+    Config(sharing=1.0, feed_rules=(AnswerBounds(min_answer=1600.0),)),
+    Config(sharing=1.0, platform_faults=(keeper_outage(0, 110, 160), keeper_outage(3, 0, 500))),
+    Config(sharing=1.0, read_guards=(Delay(hop=60),)),
+    Config(sharing=0.4, read_guards=(AnchorBand(band=0.2, window=30), Fallback()),
+           oracle_faults=(cl.stale(0, 100, 400),), platform=cl.PlatformParams(keeper_capacity=80)),
+    Config(sharing=0.6, platform=cl.PlatformParams(breaker=CircuitBreaker(drop=0.05, window=30, pause=20),
+                                                   keeper_capacity=100)),
 ], ids=lambda c: "config")
 @pytest.mark.parametrize("seed", [0, 7])
 def test_compiled_equals_reference_on_the_lessons_configs(config, seed):
     w = build(config, seed)
     a, b = both(w)
     assert_identical(a, b)
+    np.testing.assert_equal(compiled.run_measures(w).as_dict(), a.measures.as_dict())  # a sweep's row
     assert run(w).events["t"].size == a.events["t"].size  # "auto" takes the compiled loop here
 
 
@@ -123,20 +197,19 @@ def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
 
 
 @pytest.mark.parametrize("change, reason", [
-    (dict(read_guards=((Delay(hop=5),),) * 5), "read-side guards"),
-    (dict(platform_faults=(keeper_outage(0, 100, 120),)), "platform faults"),
-    ("rate_limit", "a rate limit or a breaker"),
-    ("breaker", "a rate limit or a breaker"),
+    (dict(read_guards=((Delay(hop=5), Delay(hop=3)),) * 5), "not at most one Delay, AnchorBand and Fallback"),
+    ("perp", "is not a lending platform"),
+    ("several", "accepts several assets"),
 ])
 def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
     w = build(Config(sharing=1.0), 0)
     fields = {f: getattr(w, f) for f in w.__dataclass_fields__}
-    if change == "rate_limit":
-        fields["platforms"] = tuple(dataclasses.replace(p, rate_limit=RateLimit(limit_usd=1e6, window=10))
-                                    for p in w.platforms)
-    elif change == "breaker":
-        fields["platforms"] = tuple(dataclasses.replace(p, breaker=CircuitBreaker(drop=0.1, window=10, pause=5))
-                                    for p in w.platforms)
+    if change == "perp":
+        from coupling_lab.perp_scenarios import fund_world
+
+        fields = {f: getattr(fund_world(), f) for f in w.__dataclass_fields__}
+    elif change == "several":  # the README's two-asset world: platform 0 accepts both assets
+        fields = {f: getattr(two_asset_world(), f) for f in w.__dataclass_fields__}
     else:
         fields.update(change)
     w = World(**fields)

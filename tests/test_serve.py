@@ -3,6 +3,7 @@ the served app itself is driven in tests/test_app_browser.py)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -238,3 +239,26 @@ def test_landing_cards_cover_every_lesson():
     page = landing.landing_page(lessons)
     assert page.count('class="card"') == len(lessons)
     assert f'href="/{landing.GUIDE_PATH}"' in page
+
+
+def test_the_server_builds_the_compiled_loops_cache_first(monkeypatch, capsys):
+    from coupling_lab import serve
+
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    monkeypatch.setattr(serve.subprocess, "run", lambda argv, **kw: calls.append(argv) or Done())
+    serve.warm_compiled_loop()
+    assert calls == [[sys.executable, "-m", "coupling_lab.cache"]]
+    assert capsys.readouterr().out == ""  # quick and fine: nothing to say
+
+    class Failed:
+        returncode, stderr = 1, "Traceback (most recent call last):\nImportError: no numba"
+
+    monkeypatch.setattr(serve.subprocess, "run", lambda argv, **kw: Failed())
+    serve.warm_compiled_loop()
+    out = capsys.readouterr().out
+    assert "could not build the compiled step loop's cache" in out and out.rstrip().endswith("ImportError: no numba")
+    assert "Traceback" not in out

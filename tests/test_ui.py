@@ -3,6 +3,7 @@ untrusted values (NaN, inf, None, strings, out of range, moved bounds) leave the
 last good figure and show one line; errors never show a traceback or a path."""
 import math
 import re
+import threading
 
 import matplotlib
 import numpy as np
@@ -230,7 +231,29 @@ def test_dial_sweep_cancel_keeps_finished_runs():
     else:
         assert len(view.frame) < 3 * 50
         assert view.frame.attrs["sweep"]["complete"] is False
+    assert view.bar_text.value.startswith("stopped: ") and view.bar.bar_style == "warning"
+    assert view.bar.value == (0 if view.frame is None else len(view.frame))
     assert not view.run_button.disabled and view.cancel_button.disabled
+
+
+def test_dial_sweep_progress_bar_moves_from_the_sweep_thread_and_ends_at_the_total():
+    """The bar is a widget moved from the sweep's thread (printed output from that thread never
+    reaches the page: tests/test_sharing_dial_browser.py checks the page)."""
+    view = DialSweep(n_dial=3, n_seeds=5, run=False)
+    view.progress_interval = 0.0  # every seed (the app moves it at most ten times a second)
+    seen, threads = [], []
+    view.bar.observe(lambda change: (seen.append(change["new"]), threads.append(threading.current_thread())),
+                     names="value")
+    thread = view.run(wait=False)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not view.status.message
+    assert seen == [3, 6, 9, 12, 15] and view.bar.max == 15  # after every seed, ending at the total
+    assert all(t is thread for t in threads)  # moved while the sweep ran, not after it
+    assert view.bar.bar_style == "success" and re.fullmatch(r"15 of 15 runs in \d+\.\d s", view.bar_text.value)
+    assert view.progress in view.widget.children and "cl-progress" in view.progress._dom_classes
+    import matplotlib.pyplot as plt
+
+    plt.close(view.fig)
 
 
 def test_prediction_checks_answers_and_guards():

@@ -4,16 +4,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from ..scenarios import CrashScenario, GBMScenario, JumpScenario
 from ..simulation import Config, simulate
-from ..sweep import summarize
+from ..sweep import summarize, sweep
 from .controls import Control
 from .text import extra_fall, fmt_musd, fmt_number, fmt_pct, fmt_sync
 
 __all__ = ["SCENARIOS", "MAX_PLATFORMS", "SEED_MAX", "CONTROLS", "SWEEP_CONTROLS", "SWEEP_PANELS", "dial_config",
            "dial_run", "readout_rows", "activity_window", "path_window", "dial_summary", "sweep_grid",
-           "sweep_table_rows"]
+           "sweep_runs", "default_sweep", "dial_sweep", "sweep_table_rows"]
 
 #: The three price paths of the lesson. The GBM drifts down (about -18 % over
 #: the run on average) so that, like the others, it liquidates something.
@@ -35,9 +36,12 @@ CONTROLS = {
     "scenario": Control("path", choices=tuple(SCENARIOS), default="crash"),
     "n_platforms": Control("platforms", 2, MAX_PLATFORMS, step=1, default=5, integer=True),
 }
+#: The sweep's controls. ``K`` platforms give ``K + 1`` dial positions (``k / K``), so at most
+#: ``MAX_PLATFORMS + 1``; the default, 6 positions x 84 seeds, is 504 runs (a couple of seconds with
+#: the compiled loop: ``benchmarks/bench_live_sweep.py``).
 SWEEP_CONTROLS = {
-    "n_dial": Control("dial positions", 2, 11, step=1, default=6, integer=True),
-    "n_seeds": Control("seeds per position", 2, 50, step=1, default=10, integer=True),
+    "n_dial": Control("dial positions", 2, MAX_PLATFORMS + 1, step=1, default=6, integer=True),
+    "n_seeds": Control("seeds per position", 2, 500, step=1, default=84, integer=True),
     "scenario": Control("path", choices=tuple(SCENARIOS), default="crash"),
     "n_platforms": Control("platforms", 2, MAX_PLATFORMS, step=1, default=5, integer=True),
 }
@@ -121,9 +125,62 @@ def dial_summary(frame, level=0.95):
 
 
 def sweep_grid(n_platforms, n_dial):
-    """The dial positions ``k / K`` for ``K`` platforms, thinned to ``n_dial`` values."""
+    """The dial positions ``k / K`` for ``K`` platforms, thinned to at most ``n_dial`` values."""
     positions = np.unique(np.round(np.linspace(0, n_platforms, n_dial)).astype(int)) / n_platforms
     return [float(s) for s in positions]
+
+
+def sweep_runs(n_platforms, n_dial, n_seeds):
+    """How many runs a sweep makes: its dial positions x ``n_seeds``.
+
+    >>> sweep_runs(5, 6, 84), sweep_runs(2, 6, 84)
+    (504, 252)
+    """
+    return len(sweep_grid(n_platforms, n_dial)) * n_seeds
+
+
+def default_sweep():
+    """The sweep's default settings (``SWEEP_CONTROLS``' defaults) and its number of runs."""
+    values = {name: c.default for name, c in SWEEP_CONTROLS.items()}
+    return values, sweep_runs(values["n_platforms"], values["n_dial"], values["n_seeds"])
+
+
+#: About how many times :func:`dial_sweep` reports its progress.
+PROGRESS_STEPS = 20
+
+
+def dial_sweep(n_dial, n_seeds, scenario="crash", n_platforms=5, base=None, cancel=None, on_progress=None):
+    """The sweep view's runs: :func:`sweep_grid` positions x seeds ``0 ... n_seeds - 1`` of
+    :func:`dial_config`, the rows :func:`coupling_lab.sweep.sweep` gives for them (one per run).
+
+    Runs go seed by seed (a seed's dial positions share their draws), in about
+    :data:`PROGRESS_STEPS` calls of :func:`~coupling_lab.sweep.sweep` (a few seeds each), so
+    that ``on_progress(done, total)`` can be called after each call, from any thread: a
+    progress bar made by the caller (a widget updated from the sweep's thread reaches the
+    page; printed output from that thread would not). ``cancel``
+    (a :class:`threading.Event`) stops after the run in progress; the finished runs are kept
+    and ``frame.attrs["sweep"]`` says how many of how many (``n_done``, ``n_planned``,
+    ``complete``), as :func:`~coupling_lab.sweep.sweep` does.
+    """
+    config = dial_config(0.0, n_platforms, scenario, base)
+    grid = {"sharing": sweep_grid(n_platforms, n_dial)}
+    total = len(grid["sharing"]) * n_seeds
+    parts, done = [], 0
+    step = max(1, math.ceil(n_seeds / PROGRESS_STEPS))  # a call costs about 1 ms more than its runs
+    for first in range(0, n_seeds, step):
+        part = sweep(config, grid=grid, seeds=range(first, min(first + step, n_seeds)), progress=False,
+                     cancel=cancel)
+        parts.append(part)
+        done += len(part)
+        if on_progress is not None:
+            on_progress(done, total)
+        if not part.attrs["sweep"]["complete"] or (cancel is not None and cancel.is_set()):
+            break
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+    # grid order, seeds innermost (the grid is sorted): the rows of one sweep() call over every seed
+    frame = frame.sort_values("sharing", kind="stable", ignore_index=True)
+    frame.attrs["sweep"] = {"n_planned": total, "n_done": len(frame), "complete": len(frame) == total}
+    return frame
 
 
 SWEEP_TABLE_HEAD = ("share on the shared oracle", "synchrony", "peak 10-min flow", "excess drawdown", "seeds")

@@ -6,6 +6,7 @@ import functools
 import html
 import math
 import threading
+import time
 
 import ipywidgets as widgets
 import numpy as np
@@ -13,10 +14,9 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from ..lessons.sharing_dial import (CONTROLS, MAX_PLATFORMS, SCENARIOS, SEED_MAX, SWEEP_CONTROLS, SWEEP_PANELS,
-                                    SWEEP_TABLE_HEAD, activity_window, dial_config, dial_summary, path_window,
-                                    readout_rows, sweep_grid, sweep_table_rows)
+                                    SWEEP_TABLE_HEAD, activity_window, dial_config, dial_summary, dial_sweep,
+                                    path_window, readout_rows, sweep_grid, sweep_runs, sweep_table_rows)
 from ..simulation import Config, simulate
-from ..sweep import sweep
 from ._common import FUNDAMENTAL_COLOR, MARKET_COLOR, PALETTE, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
@@ -198,7 +198,9 @@ class DialSweep(LessonApp):
     Nothing runs when a control moves: press **Run** (it runs in a background
     thread, so **Cancel** stays responsive and stops it early, keeping the
     finished runs). :meth:`run` with ``wait=True`` runs in the calling thread
-    (what a notebook cell does). A ``tqdm.auto`` progress bar shows the runs done.
+    (what a notebook cell does). A progress bar (:attr:`progress`, a widget of
+    its own: output printed from the sweep's thread would never reach the page)
+    counts the runs done, every few seeds.
 
     Attributes
     ----------
@@ -207,11 +209,19 @@ class DialSweep(LessonApp):
     """
 
     bounds = SWEEP_CONTROLS
+    #: the bar moves at most this often (seconds), and at the end
+    progress_interval = 0.1
 
     def __init__(self, n_dial=None, n_seeds=None, scenario=None, n_platforms=None, base=None, run=True):
         self._init = dict(n_dial=n_dial, n_seeds=n_seeds, scenario=scenario, n_platforms=n_platforms)
         self.base = Config() if base is None else base
-        self.progress = widgets.Output(layout=widgets.Layout(min_height="2.2em"))
+        self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="320px"))
+        self.bar_text = widgets.HTML("")
+        self.progress = widgets.HBox([self.bar, self.bar_text],
+                                     layout=widgets.Layout(min_height="2.2em", align_items="center",
+                                                           grid_gap="0 0.8em"))
+        self.progress.add_class("cl-progress")  # the runs-done bar (browser tests find it by this class)
+        self._started = self._shown = 0.0
         self.table = widgets.HTML("")
         self.cancel_event = threading.Event()
         self.thread = None
@@ -266,14 +276,33 @@ class DialSweep(LessonApp):
         if not self._first:  # constructed with run=False: draw nothing until asked
             self._first = True
             return None
-        base = self.base.replace(n_platforms=values["n_platforms"], scenario=SCENARIOS[values["scenario"]])
-        self.progress.clear_output()
-        with self.progress:
-            frame = sweep(base, grid={"sharing": self.grid(values)}, seeds=range(values["n_seeds"]),
-                          progress=True, cancel=self.cancel_event)
+        total = sweep_runs(values["n_platforms"], values["n_dial"], values["n_seeds"])
+        self._started = self._shown = time.perf_counter()
+        self.bar.bar_style, self.bar.value, self.bar.max = "", 0, total
+        self.bar_text.value = f"0 of {total:,} runs"
+        frame = dial_sweep(values["n_dial"], values["n_seeds"], values["scenario"], values["n_platforms"],
+                           base=self.base, cancel=self.cancel_event, on_progress=self._show_progress)
+        done = frame.attrs["sweep"]
+        seconds = time.perf_counter() - self._started
+        self.bar.value = done["n_done"]
+        if done["complete"]:
+            self.bar.bar_style = "success"
+            self.bar_text.value = f"{done['n_done']:,} of {total:,} runs in {seconds:.1f} s"
+        else:
+            self.bar.bar_style = "warning"
+            self.bar_text.value = f"stopped: {done['n_done']:,} of {total:,} runs in {seconds:.1f} s"
         if len(frame) == 0:
             raise RuntimeError("the sweep was cancelled before any run finished")
         return frame, dial_summary(frame)
+
+    def _show_progress(self, done, total):
+        """Move the bar (called after every few seeds, from the sweep's thread; at most every :attr:`progress_interval`)."""
+        now = time.perf_counter()
+        if done < total and now - self._shown < self.progress_interval:
+            return
+        self._shown = now
+        self.bar.value = done
+        self.bar_text.value = f"{done:,} of {total:,} runs"
 
     def draw(self, result):
         if result is None:

@@ -1,0 +1,82 @@
+"""Lesson 02's live sweep ("is it the dial, or luck?") served by Voila, in a real browser.
+
+``test_app_browser.py`` runs the checks every lesson gets on this lesson too
+(main control, hostile updates, no repr, no source) and this file reuses its
+page helper. Here: the page opens with the default sweep drawn (its table
+says how many seeds), and pressing **Run sweep** runs it again in the
+background with its progress bar counting the runs on the page: seen part
+way, and ending at the total (``sharing_dial.default_sweep()``, 504 runs,
+pinned in ``test_lessons.py``). The wall time from the press to the button
+coming back (the figure is drawn and sent before it does) is printed, not
+asserted (figures go in ``benchmarks/README.md``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from coupling_lab.lessons import sharing_dial
+from coupling_lab.serve import BackgroundServer
+from test_app_browser import ARTIFACTS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, NOTEBOOKS, LessonPage
+
+NOTEBOOK = NOTEBOOKS / "02-the-sharing-dial.ipynb"
+PROGRESS = ".cl-progress"
+COUNT = re.compile(r"([\d,]+) of ([\d,]+) runs")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
+                          log_path=ARTIFACTS / f"voila-sharing-dial-{os.getpid()}.log") as srv:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            lesson = LessonPage(browser, srv, NOTEBOOK)
+            yield lesson
+            lesson.page.close()
+            browser.close()
+
+
+def _counts(lesson):
+    """(done, total) pairs the progress area shows now (one per bar)."""
+    text = " ".join(lesson.page.locator(PROGRESS).all_inner_texts())
+    return [(int(a.replace(",", "")), int(b.replace(",", ""))) for a, b in COUNT.findall(text)]
+
+
+def test_the_page_opens_with_the_default_sweep_drawn(page):
+    values, runs = sharing_dial.default_sweep()
+    body = page.page.inner_text("body")
+    assert f"Means over {values['n_seeds']} seeds per position" in body
+    assert (runs, runs) in _counts(page), f"the page-load sweep's bar should end at {runs}/{runs}"
+
+
+def test_run_sweep_shows_its_progress_and_ends_at_the_total(page):
+    _values, runs = sharing_dial.default_sweep()
+    button = page.page.get_by_role("button", name="Run sweep")
+    seen = []
+    start = time.monotonic()
+    button.click()
+    deadline = start + CHANGE_TIMEOUT_S
+    went_busy = False
+    while time.monotonic() < deadline:
+        seen.extend(c for c in _counts(page) if c not in seen)
+        disabled = button.is_disabled()
+        went_busy = went_busy or disabled
+        if went_busy and not disabled:
+            break
+        page.page.wait_for_timeout(50)  # (pumps playwright's events; time.sleep would not)
+    elapsed = time.monotonic() - start
+    seen.extend(c for c in _counts(page) if c not in seen)
+    page.screenshot("-sweep")
+    print(f"\nRun sweep ({runs} runs): button back after {elapsed:.2f} s; bar showed {seen}")
+    assert went_busy and not button.is_disabled(), "the sweep did not finish"
+    assert all(total == runs for _done, total in seen), seen
+    assert any(0 < done < runs for done, _total in seen), f"no bar part way through: {seen}"
+    assert _counts(page)[-1] == (runs, runs), "the bar does not end at the total"
+    assert not page.status_text(), page.status_text()
