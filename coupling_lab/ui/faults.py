@@ -69,9 +69,7 @@ class FaultComparison(LessonApp):
             style_axes(ax_q, xlabel="time (minutes)",
                        ylabel="sold (M USD / min)" if c == 0 else "sold (M USD / min), own scale")
             ax_p.set_ylim(*self.price_limits)
-            # the selling axis is redrawn on every frame (moving_artists): a fixed place for its label,
-            # in line with the price label, saves measuring the tick labels each time
-            ax_q.yaxis.set_label_coords(-0.12, 0.5)
+            _static_ylabel(ax_q, -0.12)  # in line with the price label
             text = ax_q.text(0.98, 0.92, "", transform=ax_q.transAxes, ha="right", va="top", fontsize="small")
             self.cols.append(dict(ax_p=ax_p, ax_q=ax_q, lines=lines, market=market, shades=shades, polys=polys,
                                   text=text, floor=floor))
@@ -131,6 +129,21 @@ class FaultComparison(LessonApp):
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _static_ylabel(ax, x):
+    """Put ``ax``'s y label at a fixed place in the static frame.
+
+    The selling panels' y axes are moving artists (their ticks follow the run): the label the axis
+    draws would be placed from the tick labels' widths and rendered again on every frame. It stays
+    the axis's label (``ax.get_ylabel()``) but is hidden, and an ordinary text with the same look at
+    ``(x, 0.5)`` in axes coordinates shows it once, in the kept frame.
+    """
+    label = ax.yaxis.label
+    ax.yaxis.set_label_coords(x, 0.5)
+    ax.text(x, 0.5, label.get_text(), transform=ax.transAxes, rotation=90, rotation_mode="anchor", ha="center",
+            va="bottom", fontsize=label.get_fontsize(), color=label.get_color())
+    label.set_visible(False)
 
 
 def price_limits(price0):
