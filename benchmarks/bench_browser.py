@@ -140,20 +140,25 @@ def step_latencies(page, steps, quiet, timeout):
 
 
 def _kernels_cpu(server):
-    """CPU seconds used so far by the server's kernels (0 without psutil)."""
+    """CPU seconds used so far by each of the server's kernels, by process id (empty without psutil)."""
     try:
         import psutil
     except ImportError:
-        return 0.0
-    total = 0.0
+        return {}
+    out = {}
     for proc in psutil.Process(server.pid).children(recursive=True):
         try:
             if "ipykernel" in " ".join(proc.cmdline()):
                 t = proc.cpu_times()
-                total += t.user + t.system
+                out[proc.pid] = t.user + t.system
         except psutil.Error:
             pass
-    return total
+    return out
+
+
+def _cpu_used(before, after):
+    """CPU seconds the kernels alive at both readings used in between (a culled kernel drops out)."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 def _start(tree, n_kernels, log):
@@ -205,7 +210,7 @@ def main(argv=None):
                         page, opened = open_lesson(browser, server, nb)
                         cpu0 = _kernels_cpu(server)
                         lat, failed, idle_fps = step_latencies(page, args.steps, args.quiet, args.timeout)
-                        cpu = _kernels_cpu(server) - cpu0
+                        cpu = _cpu_used(cpu0, _kernels_cpu(server))
                         page.close()
                         load = (load0 + load_average()) / 2
                         med = 1000 * statistics.median(lat) if lat else float("nan")
