@@ -16,6 +16,12 @@ A step that paints no frame within ``--timeout`` seconds counts as a failure (pr
 
 Run:  .venv/bin/python benchmarks/bench_browser.py [--only 00,02b] [--steps 10] [--json out.json]
 Target (issue 14, item 4): median < 150 ms and worst of ten < 300 ms on a quiet machine.
+
+Before/after on a shared machine: ``--against DIR`` serves a second copy of the repository (e.g.
+``git archive <commit> | tar -x -C /tmp/before``) from a second server whose kernels import its
+``coupling_lab`` (``PYTHONPATH``), and opens each lesson ``--repeats`` times in each copy, in
+alternating order (A B, B A, ...), so both see the same load; each page also reports the CPU time
+its kernel used during the steps (psutil; it includes the waits between steps).
 """
 from __future__ import annotations
 
@@ -133,38 +139,100 @@ def step_latencies(page, steps, quiet, timeout):
     return out, failed, idle_fps
 
 
+def _kernels_cpu(server):
+    """CPU seconds used so far by each of the server's kernels, by process id (empty without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return {}
+    out = {}
+    for proc in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(proc.cmdline()):
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def _cpu_used(before, after):
+    """CPU seconds the kernels alive at both readings used in between (a culled kernel drops out)."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
+def _start(tree, n_kernels, log):
+    """A server for the lessons of the repository copy ``tree``, its kernels importing its package."""
+    saved = os.environ.get("PYTHONPATH")
+    if tree != REPO:
+        os.environ["PYTHONPATH"] = str(tree)
+    try:
+        return BackgroundServer(root=tree / "notebooks", max_kernels=n_kernels, cull_idle_timeout=60, cull_interval=10,
+                                log_path=log).start()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(LESSONS), help="comma-separated lesson numbers")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--quiet", type=float, default=0.6, help="seconds without a new frame = settled")
     ap.add_argument("--timeout", type=float, default=15.0)
+    ap.add_argument("--against", default=None, help="another copy of the repository to compare with (before)")
+    ap.add_argument("--repeats", type=int, default=1, help="pages per lesson (and per copy)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
     wanted = args.only.split(",")
-    notebooks = {p.name.split("-")[0]: p for p in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))}
-    rows = []
-    log = REPO / "test-artifacts" / f"voila-bench-browser-{os.getpid()}.log"
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=len(wanted) + 2, cull_idle_timeout=60, cull_interval=10,
-                          log_path=log) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        print(f"{'lesson':<28}{'open s':>7}{'median ms':>11}{'worst ms':>10}{'n':>4}{'fail':>5}{'idle f/s':>9}{'load':>7}")
+    trees = {"this": REPO} if args.against is None else {"before": Path(args.against).resolve(), "after": REPO}
+    n_kernels = len(wanted) * args.repeats + 2
+    rows, servers = [], {}
+    try:
+        for name, tree in trees.items():
+            log = REPO / "test-artifacts" / f"voila-bench-browser-{os.getpid()}-{name}.log"
+            servers[name] = _start(tree, n_kernels, log)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            print(f"{'lesson':<28}{'copy':>7}{'open s':>7}{'median ms':>11}{'worst ms':>10}{'n':>4}{'fail':>5}"
+                  f"{'idle f/s':>9}{'load':>7}{'kernel cpu s':>13}")
+            for rep in range(args.repeats):
+                for i, num in enumerate(wanted):
+                    order = list(trees) if (rep + i) % 2 == 0 else list(trees)[::-1]
+                    for name in order:
+                        server, tree = servers[name], trees[name]
+                        nb = {p.name.split("-")[0]: p for p in sorted((tree / "notebooks").glob("[0-9]*.ipynb"))}[num]
+                        load0 = load_average()
+                        page, opened = open_lesson(browser, server, nb)
+                        cpu0 = _kernels_cpu(server)
+                        lat, failed, idle_fps = step_latencies(page, args.steps, args.quiet, args.timeout)
+                        cpu = _cpu_used(cpu0, _kernels_cpu(server))
+                        page.close()
+                        load = (load0 + load_average()) / 2
+                        med = 1000 * statistics.median(lat) if lat else float("nan")
+                        worst = 1000 * max(lat) if lat else float("nan")
+                        rows.append(dict(lesson=nb.stem, copy=name, open_s=opened, median_ms=med, worst_ms=worst,
+                                         n=len(lat), failed=failed, idle_frames_per_s=idle_fps, load=load,
+                                         kernel_cpu_s=cpu, steps_ms=[1000 * x for x in lat]))
+                        print(f"{nb.stem[:27]:<28}{name:>7}{opened:7.1f}{med:11.0f}{worst:10.0f}{len(lat):4d}{failed:5d}"
+                              f"{idle_fps:9.1f}{load:7.2f}{cpu:13.2f}", flush=True)
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    if args.repeats > 1 or len(trees) > 1:
+        print("\nper lesson and copy: median of all steps; per page: median, worst of ten, load")
         for num in wanted:
-            nb = notebooks[num]
-            load0 = load_average()
-            page, opened = open_lesson(browser, server, nb)
-            lat, failed, idle_fps = step_latencies(page, args.steps, args.quiet, args.timeout)
-            page.close()
-            load = (load0 + load_average()) / 2
-            med = 1000 * statistics.median(lat) if lat else float("nan")
-            worst = 1000 * max(lat) if lat else float("nan")
-            rows.append(dict(lesson=nb.stem, open_s=opened, median_ms=med, worst_ms=worst, n=len(lat),
-                             failed=failed, idle_frames_per_s=idle_fps, load=load, steps_ms=[1000 * x for x in lat]))
-            print(f"{nb.stem[:27]:<28}{opened:7.1f}{med:11.0f}{worst:10.0f}{len(lat):4d}{failed:5d}{idle_fps:9.1f}{load:7.2f}",
-                  flush=True)
-        browser.close()
+            for name in trees:
+                mine = [r for r in rows if r["lesson"].split("-")[0] == num and r["copy"] == name]
+                steps = [x for r in mine for x in r["steps_ms"]]
+                if steps:
+                    pages = ", ".join(f"{r['median_ms']:.0f}/{r['worst_ms']:.0f}@{r['load']:.1f}" for r in mine)
+                    print(f"{mine[0]['lesson'][:27]:<28}{name:>7}{statistics.median(steps):7.0f}   {pages}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return rows

@@ -461,6 +461,74 @@ def test_lesson04_selling_panels_on_their_own_scales():
     assert app.cols[0]["ax_p"].get_ylim() == app.cols[1]["ax_p"].get_ylim()  # one price scale
 
 
+from coupling_lab.lessons.faults import CONTROLS as FAULT_CONTROLS, FAULT_KINDS  # noqa: E402
+
+# the default settings at every size, then other durations, sharings and seeds at every fourth size
+_FAULT_SETTINGS = [(dict(minutes=10, sharing=1.0, seed=1), 1), (dict(minutes=1, sharing=1.0, seed=2), 4),
+                   (dict(minutes=60, sharing=0.4, seed=7), 4), (dict(minutes=30, sharing=0.0, seed=3), 4),
+                   (dict(minutes=10, sharing=1.0, seed=42), 4)]
+
+
+@pytest.mark.parametrize("kind", list(FAULT_KINDS))
+def test_lesson04_price_scale_is_fixed_and_holds_the_data_at_every_size(kind):
+    """Along the whole range of the main control (fault size 0-40 %), for each kind and several
+    durations, sharings and seeds: the price panels keep one scale (so a step reuses the static
+    frame), every plotted price lies inside it, each selling panel's top holds its bars, and the
+    axes stay labelled with units."""
+    app = FaultComparison(kind=kind)
+    low, top = app.price_limits
+    assert (low, top) == (0.0, 2200.0)  # 0 to 10 % above the 2,000 USD opening price
+    size = FAULT_CONTROLS["size"]
+    lowest = np.inf
+    for setting, every in _FAULT_SETTINGS:
+        for x in np.arange(size.low, size.high + size.step / 2, every * size.step):
+            raw = dict(kind=kind, size=float(x), **setting)
+            app.draw(app.compute({name: app.bounds[name].read(name, v) for name, v in raw.items()}))
+            for c, col in enumerate(app.cols):
+                assert col["ax_p"].get_ylim() == (low, top), (raw, c)
+                for line in (*col["lines"], col["market"], col["floor"]):
+                    y = np.asarray(line.get_ydata(), dtype=float)
+                    if y.size:
+                        assert low <= y.min() and y.max() <= top, (raw, c, line.get_label(), y.min(), y.max())
+                        lowest = min(lowest, y.min())
+                bars = max(p.get_xy()[:, 1].max() for p in col["polys"])
+                assert 0 <= bars <= col["ax_q"].get_ylim()[1], (raw, c)
+    if kind == "bad report":
+        assert lowest < 0.25 * top  # the largest faults use the scale: the shared side cascades far down
+    ax_p, ax_q = app.cols[0]["ax_p"], app.cols[0]["ax_q"]
+    assert "USD" in ax_p.get_ylabel() and "M USD / min" in ax_q.get_ylabel() and "minutes" in ax_q.get_xlabel()
+    assert "own scale" in app.cols[1]["ax_q"].get_ylabel()
+
+
+def test_lesson04_price_scale_widens_rather_than_cut_a_run_off():
+    app = FaultComparison(size=10)
+    app.price_limits = (0.0, 1500.0)  # below the opening price: the data rise above it
+    app.draw(app.result)
+    ax = app.cols[0]["ax_p"]
+    highest = max(max(line.get_ydata().max() for line in col["lines"]) for col in app.cols)
+    assert ax.get_ylim()[0] == 0.0 and ax.get_ylim()[1] >= highest > 1500.0
+
+
+def test_lesson04_size_steps_paste_one_kept_static_frame():
+    """After the page's first draw, stepping the fault size renders no new static frame: the price
+    scale is fixed and the selling panels' y axes are drawn with the moving artists."""
+    app = FaultComparison()
+    app.fig.canvas.draw()  # the page's first draw: its static frame is kept
+    tops = set()
+    for x in range(1, 12):
+        app.controls["size"].value = float(x)
+        assert app.status.message == ""
+        tops.add(app.cols[0]["ax_q"].get_ylim()[1])
+    assert len(tops) > 3  # the selling panels' tops did follow the runs
+    assert (app.layers.n_full, app.layers.n_fast) == (0, 11)
+    for col in app.cols:
+        ax_q = col["ax_q"]
+        assert ax_q.yaxis in app.layers.moving
+        # its label is shown once, by a text in the static frame (the axis draws no label per frame)
+        shown = [t for t in ax_q.texts if t.get_visible() and t.get_text() == ax_q.get_ylabel()]
+        assert len(shown) == 1 and shown[0] not in app.layers.moving and not ax_q.yaxis.label.get_visible()
+
+
 @pytest.mark.parametrize("make", [TwoDesigns, MitigationLab, TradeOffPicture, ForecastVsSimulation],
                          ids=["05", "05-lab", "05-tradeoff", "06"])
 def test_legends_sit_off_the_data(make):
@@ -492,6 +560,32 @@ def test_lesson07_figures_fit_a_1280_px_page_and_write_depths_in_millions():
     explorer = SweepExplorer(frame, formats=READABLE)
     labels = [label for label, _ in explorer.controls["value"].options]
     assert labels == ["50 M USD", "200 M USD"] and not any("e+" in label for label in labels)
+
+
+def test_lesson07_explorer_steps_blit_over_one_kept_frame():
+    """The explorer's slider moves the chosen curves, bands and title over a kept picture of the
+    rest (grey curves, axes, labels): no full constrained-layout draw per step, the same picture."""
+    from coupling_lab import Config, sweep
+    from coupling_lab.ui.sweep_plots import READABLE, SweepExplorer
+
+    frame = sweep(Config(n_platforms=2), {"sharing": [0.0, 1.0], "market.depth": [5e7, 2e8, 8e8]}, seeds=range(2),
+                  progress=False)
+    app = SweepExplorer(frame, formats=READABLE)
+    canvas = app.fig.canvas
+    canvas.draw()  # the page's first draw
+    limits = [(ax.get_xlim(), ax.get_ylim()) for ax in app.axes]
+    titles = set()
+    for value in (2e8, 8e8, 5e7, 2e8):
+        app.controls["value"].value = value
+        assert app.status.message == ""
+        titles.add(app.title.get_text())
+        assert [(ax.get_xlim(), ax.get_ylim()) for ax in app.axes] == limits  # fixed axes along the slider
+    assert len(titles) == 3 and all("M" in t and "e+" not in t for t in titles)
+    assert (app.layers.n_full, app.layers.n_fast) == (0, 4)
+    blitted = np.asarray(canvas.get_renderer().buffer_rgba()).copy()
+    canvas.draw()
+    full = np.asarray(canvas.get_renderer().buffer_rgba())
+    assert (np.abs(blitted.astype(int) - full.astype(int)).max(axis=2) > 8).mean() < 0.005
 
 
 def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
@@ -543,6 +637,35 @@ def test_layered_update_blits_what_a_full_draw_shows(default_app):
     differ = (np.abs(blitted.astype(int) - full.astype(int)).max(axis=2) > 8).mean()
     assert differ < 0.005, f"{differ:.2%} of the pixels differ from a full draw"  # (z-order at spines)
     assert app.fig.stale is False
+
+
+def test_moving_axis_refuses_static_artists_its_limits_place():
+    """A moving y axis leaves the y limits out of the static frame's key: a static artist placed in
+    data y would go stale, so it is refused; one placed in axes coordinates along y (a time band) is fine."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from coupling_lab.ui._layers import LayeredDraw
+
+    def figure():
+        fig = Figure(figsize=(3, 2))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        return fig, ax, ax.plot([0, 1], [0, 1])[0]
+
+    fig, ax, line = figure()
+    static, = ax.plot([0, 1], [1, 0])
+    with pytest.raises(ValueError, match="moving y axis .* static Line2D"):
+        LayeredDraw(fig, [line, ax.yaxis])
+    LayeredDraw(fig, [line, static, ax.yaxis])
+    fig, ax, line = figure()
+    ax.axvspan(0.2, 0.4, alpha=0.3)
+    layers = LayeredDraw(fig, [line, ax.yaxis])
+    fig.canvas.draw()
+    ax.set_ylim(0, 10)
+    line.set_ydata([0, 8])
+    layers.update()
+    assert (layers.n_full, layers.n_fast) == (0, 1)
 
 
 def test_layered_update_waits_for_the_first_draw():

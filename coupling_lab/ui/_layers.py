@@ -29,11 +29,21 @@ round trip).
 A static frame is keyed on every axes' position, view limits (they decide the
 tick labels), fixed tick labels and their colours, axis labels, titles and
 texts that are not moving artists; the canvas size, dpi (the page's device
-pixel ratio), figure texts and a version the app bumps with :meth:`invalidate`
-after changing another static artist.
+pixel ratio), figure texts (the suptitle among them) and a version the app bumps
+with :meth:`invalidate` after changing another static artist.
+
+An axis (``ax.yaxis``, ``ax.xaxis``) may itself be a moving artist: its ticks, tick
+labels, grid lines and label are then drawn on every frame, and its view limits
+leave the key, so an axes whose scale follows the data (a panel's top set from
+the run) costs a few glyphs per frame instead of a new static frame. Every
+other artist of that axes that is placed in its data coordinates along that
+axis must then be moving too (the constructor checks: ``ValueError``).
 
 Until a first ordinary draw has happened (no page yet), :meth:`update` only calls
-``draw_idle()``. Draws it does not make itself (the page's first draw, a refresh or resize,
+``draw_idle()``. An ordinary draw leaves the animated artists out, so the picture it
+leaves on the canvas is the static frame of its state: it is kept (unless a moving
+artist is an image, which ``Axes.draw`` draws anyway), and the first update after the
+page's first draw pastes it instead of rendering it again. Draws it does not make itself (the page's first draw, a refresh or resize,
 ``savefig``, the toolbar's download) stay ordinary full draws: a ``draw_event``
 callback draws the animated artists into them, so every picture is complete.
 Animated artists do not mark the figure stale, so moving their data never
@@ -48,18 +58,32 @@ then switched off, so the axes keep their places.
 >>> layers = LayeredDraw(fig, moving=[line], overlays=[ax.get_legend()])
 >>> layers.update(); layers.n_full, layers.n_fast  # the first update is an ordinary draw
 (0, 0)
->>> line.set_ydata([0.5, 0.5]); layers.update(); layers.n_full, layers.n_fast
-(1, 0)
->>> line.set_ydata([1, 0]); layers.update(); layers.n_full, layers.n_fast
-(1, 1)
+>>> line.set_ydata([0.5, 0.5]); layers.update(); layers.n_full, layers.n_fast  # its static frame was kept
+(0, 1)
 >>> _ = ax.set_ylim(-1, 2); layers.update(); layers.n_full, layers.n_fast
-(2, 1)
+(1, 1)
+>>> line.set_ydata([1, 0]); layers.update(); layers.n_full, layers.n_fast
+(1, 2)
+
+With the y axis moving, new y limits need no new static frame:
+
+>>> fig = Figure(figsize=(3, 2)); canvas = FigureCanvasAgg(fig); ax = fig.add_subplot()
+>>> line, = ax.plot([0, 1], [0, 1])
+>>> layers = LayeredDraw(fig, moving=[line, ax.yaxis]); layers.update()
+>>> _ = ax.set_ylim(-2, 3); layers.update(); _ = ax.set_ylim(0, 5); layers.update()
+>>> layers.n_full, layers.n_fast
+(0, 2)
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 
+from matplotlib.axis import Axis
+from matplotlib.collections import Collection
 from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.spines import Spine
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 from matplotlib.transforms import Bbox
@@ -69,10 +93,30 @@ __all__ = ["LayeredDraw"]
 _PAD = 1  # pixels around an overlay: antialiased edges
 
 
+def _check_moving_axes(moving, ids):
+    """A moving axis leaves its limits out of the key: no static artist may be placed by them."""
+    for axis in moving:
+        if not isinstance(axis, Axis):
+            continue
+        ax = axis.axes
+        dim = 0 if axis is ax.xaxis else 1
+        for artist in ax.get_children():
+            if id(artist) in ids or isinstance(artist, (Axis, Spine)) or artist is ax.patch:
+                continue
+            if not isinstance(artist, (Line2D, Patch, Collection, AxesImage, Text)):
+                continue
+            if artist.get_transform().contains_branch_seperately(ax.transData)[dim]:
+                raise ValueError(f"moving {'xy'[dim]} axis of an axes whose static {type(artist).__name__} is placed "
+                                 f"in its data coordinates; mark that artist moving too")
+
+
 def _axes_key(ax, moving):
-    parts = [tuple(ax.get_position().bounds), ax.get_xlim(), ax.get_ylim(), ax.get_visible(),
-             ax.get_xlabel(), ax.get_ylabel()]
-    for axis in (ax.xaxis, ax.yaxis):
+    parts = [tuple(ax.get_position().bounds), ax.get_visible()]
+    for axis, limits, label in ((ax.xaxis, ax.get_xlim, ax.get_xlabel), (ax.yaxis, ax.get_ylim, ax.get_ylabel)):
+        if id(axis) in moving:  # drawn on every frame: its limits and labels are not in the static frame
+            parts.append(None)
+            continue
+        parts += [limits(), label()]
         if isinstance(axis.get_major_formatter(), (FixedFormatter, FuncFormatter)):  # set_ticklabels(...)
             parts.append(tuple((t.get_text(), str(t.get_color())) for t in axis.get_ticklabels()))
     # titles and texts; a moving one is drawn on every frame, not kept
@@ -95,7 +139,8 @@ class LayeredDraw:
     ----------
     fig : Figure on an Agg canvas (ipympl's or plain Agg)
     moving : artists the app changes on an update (lines, collections, patches,
-        texts, images); marked animated and drawn on every frame over the static frame
+        texts, images, an axes' ``xaxis``/``yaxis``); marked animated and drawn on every
+        frame over the static frame
     overlays : artists that must stay above the moving ones (legends with an
         opaque frame); their pixels are pasted back after the moving artists
     max_frames : static frames kept (each is width x height x 4 bytes)
@@ -117,6 +162,7 @@ class LayeredDraw:
         self._own_draw = False
         self._shown = False  # an ordinary draw happened: the page (or a test) has the picture
         self._ids = set(map(id, self.moving))
+        _check_moving_axes(self.moving, self._ids)
         for artist in self.moving:
             artist.set_animated(True)  # ordinary draws leave it out; no stale -> no extra redraw
         self._cid = fig.canvas.mpl_connect("draw_event", self._on_draw_event)
@@ -129,9 +175,8 @@ class LayeredDraw:
     # --- keys --------------------------------------------------------------------
     def _key(self):
         fig = self.fig
-        texts = [t for t in fig.texts if id(t) not in self._ids]
-        suptitle = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
-        return (fig.canvas.get_width_height(physical=True), fig.dpi, self.version, suptitle,
+        texts = [t for t in fig.texts if id(t) not in self._ids]  # fig.texts holds the suptitle too
+        return (fig.canvas.get_width_height(physical=True), fig.dpi, self.version,
                 tuple((t.get_text(), t.get_visible()) for t in texts), len(fig.axes),
                 tuple(_axes_key(ax, self._ids) for ax in fig.axes))
 
@@ -177,10 +222,16 @@ class LayeredDraw:
             self._own_draw = False
             for a, flag in zip(images, shown):
                 a.set_visible(flag)
+        return self._keep(renderer)
+
+    def _keep(self, renderer):
+        """Keep the canvas's picture (the static part only, just drawn) as the frame of the current state."""
+        fig, canvas = self.fig, self.fig.canvas
         if fig.get_layout_engine() is not None:
             fig.set_layout_engine("none")  # keep the places the engine just found
         frame = _Frame(canvas.copy_from_bbox(fig.bbox), self._overlay_regions(renderer))
         self._frames[self._key()] = frame  # the key after layout (it may have moved the axes)
+        self._frames.move_to_end(self._key())
         while len(self._frames) > self.max_frames:
             self._frames.popitem(last=False)
         return frame
@@ -212,7 +263,12 @@ class LayeredDraw:
                     artist.draw(renderer)
             return
         self._shown = True
-        overlays = self._overlay_regions(renderer)
+        if renderer is canvas.get_renderer() and not any(isinstance(a, AxesImage) for a in self.moving):
+            # the draw left the animated artists out: the canvas holds this state's static frame, so
+            # the next update pastes it instead of rendering it again (an image would be in it)
+            overlays = self._keep(renderer).overlays
+        else:
+            overlays = self._overlay_regions(renderer)
         self._draw_moving(renderer)  # (images were drawn in place by Axes.draw; again on top is the same)
         for region in overlays:
             canvas.restore_region(region)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 
 import ipywidgets as widgets
 import numpy as np
@@ -16,7 +17,8 @@ from ..simulation import Config, simulate
 from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
-__all__ = ["SEED_MAX", "FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison", "CONTROLS"]
+__all__ = ["SEED_MAX", "FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison", "CONTROLS",
+           "price_limits"]
 
 
 class FaultComparison(LessonApp):
@@ -33,6 +35,7 @@ class FaultComparison(LessonApp):
         # depend on the fault's size (except a stale feed's fall), so moving the size re-runs
         # only the two faulted runs; moving back and forth re-runs nothing
         self._run = functools.lru_cache(maxsize=32)(_simulate)
+        self.price_limits = price_limits(fault_config(base=self.base).scenario.price0)
         super().__init__()
 
     def build_controls(self):
@@ -65,6 +68,8 @@ class FaultComparison(LessonApp):
             style_axes(ax_p, ylabel="price (USD)" if c == 0 else None, title=title)
             style_axes(ax_q, xlabel="time (minutes)",
                        ylabel="sold (M USD / min)" if c == 0 else "sold (M USD / min), own scale")
+            ax_p.set_ylim(*self.price_limits)
+            _static_ylabel(ax_q, -0.12)  # in line with the price label
             text = ax_q.text(0.98, 0.92, "", transform=ax_q.transAxes, ha="right", va="top", fontsize="small")
             self.cols.append(dict(ax_p=ax_p, ax_q=ax_q, lines=lines, market=market, shades=shades, polys=polys,
                                   text=text, floor=floor))
@@ -85,7 +90,6 @@ class FaultComparison(LessonApp):
         sims = [runs[key] for key in ("shared", "own", "shared_calm", "own_calm")]
         t = np.arange(N_STEPS)
         t0, t1 = FAULT_START, FAULT_START + v["minutes"]
-        lo = min(min(r.price_tk.min(), r.market_t.min()) for r in sims)
         hi = max(max(r.price_tk.max(), r.market_t.max()) for r in sims)
         for col, target in zip(self.cols, ("shared", "own")):
             r = runs[target]
@@ -110,17 +114,50 @@ class FaultComparison(LessonApp):
             if getattr(self, "layers", None) is not None:
                 self.layers.invalidate()
         ax = self.cols[0]["ax_p"]
-        pad = 0.04 * (hi - lo) + 1.0
-        # round limits: the axes (and their cached tick labels) move only when the data cross them
-        ax.set_ylim(*stable_limits(lo - pad, hi + pad, steps=5))
+        # one price scale for every fault size, kind and seed (the static frame is reused); widened
+        # only if a run ever rose above it, so no data is cut off
+        low, top = self.price_limits
+        ax.set_ylim(low, top if hi <= top else stable_limits(low, hi * 1.02, steps=5)[1])
         ax.set_xlim(FAULT_START - 30, min(N_STEPS, t1 + 60))
         self.readout.value = _readout(runs)
 
     def moving_artists(self):
-        return [a for col in self.cols for a in (*col["lines"], col["market"], col["floor"], *col["polys"], col["text"])]
+        # the selling panels' y axes too: their tops follow the run (each panel on its own scale), so
+        # their ticks and labels are drawn on every frame rather than in a new static frame
+        return [a for col in self.cols
+                for a in (*col["lines"], col["market"], col["floor"], *col["polys"], col["text"], col["ax_q"].yaxis)]
 
     def extra_widgets(self):
         return [self.readout]
+
+
+def _static_ylabel(ax, x):
+    """Put ``ax``'s y label at a fixed place in the static frame.
+
+    The selling panels' y axes are moving artists (their ticks follow the run): the label the axis
+    draws would be placed from the tick labels' widths and rendered again on every frame. It stays
+    the axis's label (``ax.get_ylabel()``) but is hidden, and an ordinary text with the same look at
+    ``(x, 0.5)`` in axes coordinates shows it once, in the kept frame.
+    """
+    label = ax.yaxis.label
+    ax.yaxis.set_label_coords(x, 0.5)
+    ax.text(x, 0.5, label.get_text(), transform=ax.transAxes, rotation=90, rotation_mode="anchor", ha="center",
+            va="bottom", fontsize=label.get_fontsize(), color=label.get_color())
+    label.set_visible(False)
+
+
+def price_limits(price0):
+    """The price panels' fixed limits: 0 to 10 % above the opening price ``price0``, rounded up to 100 USD.
+
+    Chosen from the fault size's range, not from one run: no fault raises a price (the size, 0-40 %,
+    lowers a report, a venue or the fundamental), the calm fundamental moves about 1.5 % over the
+    240 minutes, and at the largest sizes the shared side cascades to a few hundred USD, so the
+    scale runs to 0.
+
+    >>> price_limits(2000.0)
+    (0.0, 2200.0)
+    """
+    return 0.0, float(math.ceil(1.1 * price0 / 100.0) * 100.0)
 
 
 def _simulate(config, seed):

@@ -251,6 +251,10 @@ class SweepExplorer(LessonApp):
         self.title = fig.suptitle("", fontsize="medium")
         return fig
 
+    def moving_artists(self):
+        # the chosen curves, their bands and the title change; the grey curves, axes and labels are kept
+        return [*self.lines.values(), *self.bands.values(), self.title]
+
     def compute(self, values):
         chosen = self.summary[self.summary[self.param] == values["value"]]
         out = {}
