@@ -529,6 +529,24 @@ def test_lesson04_size_steps_paste_one_kept_static_frame():
         assert len(shown) == 1 and shown[0] not in app.layers.moving and not ax_q.yaxis.label.get_visible()
 
 
+def test_lesson05_lab_selling_top_follows_the_runs_without_a_new_static_frame():
+    """Crash depth 30 -> 35 -> 40 %: the selling panel's top follows the runs, drawn with its y axis
+    on every frame, while the price scale and the time window stay: no new static frame."""
+    app = MitigationLab()
+    app.fig.canvas.draw()  # the page's first draw: its static frame is kept
+    tops = {app.ax_flow.get_ylim()[1]}
+    for size in (35.0, 40.0):
+        app.controls["size"].value = size
+        assert app.status.message == ""
+        tops.add(app.ax_flow.get_ylim()[1])
+        bars = max(line.get_ydata().max() for line in app.flow_lines.values())
+        assert 0 < bars <= app.ax_flow.get_ylim()[1]
+    assert len(tops) > 1  # the top moved
+    assert (app.layers.n_full, app.layers.n_fast) == (0, 2)
+    shown = [t for t in app.ax_flow.texts if t.get_visible() and t.get_text() == app.ax_flow.get_ylabel()]
+    assert len(shown) == 1 and "M USD / min" in shown[0].get_text()
+
+
 @pytest.mark.parametrize("make", [TwoDesigns, MitigationLab, TradeOffPicture, ForecastVsSimulation],
                          ids=["05", "05-lab", "05-tradeoff", "06"])
 def test_legends_sit_off_the_data(make):

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 from ..lessons.controls import UntrustedValue, check_value
 
 __all__ = ["PALETTE", "platform_color", "style_axes", "stable_limits", "nice_ceiling", "UntrustedValue",
-           "read_control", "Status"]
+           "read_control", "Status", "static_ylabel"]
 
 # Okabe & Ito's colour-blind-safe palette; platform k is PALETTE[k % 8] in every lesson.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -37,6 +37,22 @@ def style_axes(ax, xlabel=None, ylabel=None, title=None):
     ax.grid(True, color="#dddddd", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def static_ylabel(ax, x):
+    """Put ``ax``'s y label at a fixed place in the static frame.
+
+    For an axes whose ``yaxis`` is a moving artist (:class:`~coupling_lab.ui._layers.LayeredDraw`: its
+    ticks follow the run), the label the axis draws would be placed from the tick labels' widths and
+    rendered again on every frame. It stays the axis's label (``ax.get_ylabel()``) but is hidden, and
+    an ordinary text with the same look at ``(x, 0.5)`` in axes coordinates shows it once, in the
+    kept frame.
+    """
+    label = ax.yaxis.label
+    ax.yaxis.set_label_coords(x, 0.5)
+    ax.text(x, 0.5, label.get_text(), transform=ax.transAxes, rotation=90, rotation_mode="anchor", ha="center",
+            va="bottom", fontsize=label.get_fontsize(), color=label.get_color())
+    label.set_visible(False)
 
 
 def stable_limits(lo, hi, steps=10):

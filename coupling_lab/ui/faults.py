@@ -14,7 +14,7 @@ from matplotlib.transforms import blended_transform_factory
 from ..lessons.faults import (CONTROLS, FAULT_KINDS, FAULT_START, FLOOR_USD, N_PLATFORMS, N_STEPS, READOUT_HEAD,
                               SEED_MAX, fault_config, fault_runs, panel_text, readout_rows)
 from ..simulation import Config, simulate
-from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, style_axes
+from ._common import MARKET_COLOR, nice_ceiling, platform_color, stable_limits, static_ylabel, style_axes
 from .app import LessonApp, control_widget, main_slider, new_figure
 
 __all__ = ["SEED_MAX", "FAULT_KINDS", "FAULT_START", "fault_config", "FaultComparison", "CONTROLS",
@@ -69,7 +69,7 @@ class FaultComparison(LessonApp):
             style_axes(ax_q, xlabel="time (minutes)",
                        ylabel="sold (M USD / min)" if c == 0 else "sold (M USD / min), own scale")
             ax_p.set_ylim(*self.price_limits)
-            _static_ylabel(ax_q, -0.12)  # in line with the price label
+            static_ylabel(ax_q, -0.12)  # in line with the price label
             text = ax_q.text(0.98, 0.92, "", transform=ax_q.transAxes, ha="right", va="top", fontsize="small")
             self.cols.append(dict(ax_p=ax_p, ax_q=ax_q, lines=lines, market=market, shades=shades, polys=polys,
                                   text=text, floor=floor))
@@ -129,21 +129,6 @@ class FaultComparison(LessonApp):
 
     def extra_widgets(self):
         return [self.readout]
-
-
-def _static_ylabel(ax, x):
-    """Put ``ax``'s y label at a fixed place in the static frame.
-
-    The selling panels' y axes are moving artists (their ticks follow the run): the label the axis
-    draws would be placed from the tick labels' widths and rendered again on every frame. It stays
-    the axis's label (``ax.get_ylabel()``) but is hidden, and an ordinary text with the same look at
-    ``(x, 0.5)`` in axes coordinates shows it once, in the kept frame.
-    """
-    label = ax.yaxis.label
-    ax.yaxis.set_label_coords(x, 0.5)
-    ax.text(x, 0.5, label.get_text(), transform=ax.transAxes, rotation=90, rotation_mode="anchor", ha="center",
-            va="bottom", fontsize=label.get_fontsize(), color=label.get_color())
-    label.set_visible(False)
 
 
 def price_limits(price0):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..lessons.mitigations import CONTROLS, DESIGN_KNOBS, SCENARIOS, SEED_MAX, design_config, measure_rows
 from ..simulation import simulate
-from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, style_axes
+from ._common import FUNDAMENTAL_COLOR, nice_ceiling, stable_limits, static_ylabel, style_axes
 from .app import LessonApp, canvas_widget, control_widget, main_slider, new_figure
 
 __all__ = ["SEED_MAX", "SCENARIOS", "DESIGN_KNOBS", "design_config", "TwoDesigns", "CONTROLS"]
@@ -213,6 +213,7 @@ class MitigationLab(LessonApp):
         style_axes(ax_p, ylabel="price (USD)", title="Market price: protected design and its unprotected twin (same seed)")
         style_axes(ax_q, xlabel="time (minutes)", ylabel="sold (M USD / min)",
                    title="Forced selling per minute, all five platforms")
+        static_ylabel(ax_q, -0.082)  # in line with the price label; its y axis is a moving artist (moving_artists)
         fig.subplots_adjust(left=0.08, right=0.74, top=0.94, bottom=0.09, hspace=0.25)
         return fig
 
@@ -246,8 +247,10 @@ class MitigationLab(LessonApp):
         self.readout.value = (f"<p>{html.escape(str(picks_sentence(runs['picks'])))}</p>" + _table(COST_HEAD, rows))
 
     def moving_artists(self):
+        # the selling panel's y axis too: its top follows the runs and moves on most crash-depth steps,
+        # so its ticks are drawn on every frame (about 6 ms) instead of a new static frame (about 100 ms)
         return [self.fund_line, self.read_line, *self.price_lines.values(), *self.flow_lines.values(),
-                self.outage_shade]
+                self.outage_shade, self.ax_flow.yaxis]
 
     def extra_widgets(self):
         return [self.readout]
