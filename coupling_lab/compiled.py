@@ -734,18 +734,36 @@ def _ledger_order(c, d, lt):
     return _sort_run(idx, negp)[0]
 
 
+def _shared_venues(world, orders):
+    """``loop._Venues(world)``, kept in ``orders`` for worlds on the same path, noise, feeds' sources and faults.
+
+    Along the sharing dial (``shared_fraction``) only which feed each platform
+    reads changes: the venues and the feeds' raw observations are the same.
+    """
+    from .loop import _Venues
+
+    if orders is None:
+        return _Venues(world, lists=False)
+    key = ("venues", tuple(o.sources for o in world.oracles), world.venue_faults, world.venue_asset)
+    hit = orders.get(key)
+    if hit is not None and np.array_equal(hit[0], world.paths_ta) and np.array_equal(hit[1], world.venue_noise_tv):
+        return hit[2]
+    venues = _Venues(world, lists=False)
+    orders[key] = (world.paths_ta, world.venue_noise_tv, venues)
+    return venues
+
+
 def _inputs(world, orders=None):
     """The arrays the compiled loop reads, computed with the reference's own code where it is not the loop.
 
     ``orders`` (a dict, optional) keeps each book's first order between runs
     that share the book object (a sweep along a dial: same seed, same books).
     """
-    from .loop import _Venues
     from .oracles import fault_masks
     from .protections import AnchorBand, Delay
 
     T, K, J = world.n_steps, world.n_platforms, world.n_oracles
-    venues = _Venues(world, lists=False)
+    venues = _shared_venues(world, orders)
     src = [np.asarray(o.sources, dtype=np.int64) for o in world.oracles]
     stale_tj, override_tj = fault_masks(world.oracle_faults, T, J, world.provider_of_feed)
     feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)

@@ -39,6 +39,7 @@ import pandas as pd
 from .measures import Measures
 from .compiled import default_kernel, run_measures, supports
 from .simulation import Config, build, run, simulate
+from .topology import dial_step
 
 __all__ = ["sweep", "summarize", "save_sweep", "load_sweep", "grid_configs", "MEASURES", "t_quantile"]
 
@@ -191,15 +192,24 @@ def _run_one(config, seed, shared=None):
     a seed's path, venue noise and books are the same at every dial
     position): the first run's world is drawn, the others are built on its
     path, noise and books, and each book is sorted into the ledger's order
-    once. The measures are those of :func:`simulate` (tested).
+    once. The topology rounds the dial to a whole number
+    (:func:`~coupling_lab.topology.dial_step`: with 5 platforms, 21 dial
+    values are 6 worlds), so a dial value that builds a world already run
+    for this seed takes that run's row. The measures are those of
+    :func:`simulate` (tested).
     """
     if shared is None:
         return simulate(config, seed=seed).measures.as_dict()
     drawn, orders, keys = shared.setdefault("worlds", {}), shared.setdefault("orders", {}), shared.setdefault("keys", {})
+    done = shared.setdefault("measures", {})
     off = keys.get(id(config))
-    if off is None or off[0] is not config:  # the config with its dial at 0, once per config of the batch
-        off = keys[id(config)] = (config, config.replace(sharing=0.0))
+    if off is None or off[0] is not config:  # the config with its dial at 0, and the whole number the dial makes
+        off = keys[id(config)] = (config, config.replace(sharing=0.0),
+                                  dial_step(config.topology, config.sharing, config.n_platforms, config.n_sources))
     key = (seed, off[1])
+    row = done.get(key + (off[2],))
+    if row is not None:  # another dial value of this seed that builds the same world: its row
+        return dict(row)
     first = drawn.get(key)
     if first is None:
         world = drawn[key] = build(config, seed)
@@ -207,8 +217,11 @@ def _run_one(config, seed, shared=None):
         path = {"x_t": first.x_t} if config.collateral_sharing is None else {"x_ta": first.x_ta}
         world = build(config, seed, venue_noise_tv=first.venue_noise_tv, books=first.books, **path)
     if default_kernel() != "reference" and supports(world) is None:
-        return run_measures(world, orders).as_dict()
-    return run(world).measures.as_dict()
+        row = run_measures(world, orders).as_dict()
+    else:
+        row = run(world).measures.as_dict()
+    done[key + (off[2],)] = row
+    return dict(row)
 
 
 def _iter_batch(batch):

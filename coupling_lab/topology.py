@@ -68,6 +68,25 @@ def _round_half_up(x):
     return int(math.floor(x + 0.5))
 
 
+def dial_step(topology, sharing, n_platforms, n_sources=3):
+    """The whole number ``topology`` rounds the sharing dial to; equal steps build equal worlds.
+
+    ``shared_fraction``: how many platforms read the shared feed,
+    ``round(sharing * n_platforms)``; ``source_overlap``: how many of each
+    own feed's sources are the shared venues, ``round(sharing * n_sources)``
+    (halves round up). A sweep runs each step of a seed once.
+
+    Examples
+    --------
+    >>> [dial_step("shared_fraction", s, 5) for s in (0.0, 0.1, 0.15, 0.5, 1.0)]
+    [0, 1, 1, 3, 5]
+    """
+    if topology not in TOPOLOGIES:
+        raise ValueError(f"topology must be one of {tuple(TOPOLOGIES)}; got {topology!r}")
+    sharing = check_scalar("sharing", sharing, Interval(Real, 0, 1))
+    return _round_half_up(sharing * (n_platforms if topology == "shared_fraction" else n_sources))
+
+
 def _blocks(n_sources, block):
     return tuple(range(block * n_sources, (block + 1) * n_sources))
 
@@ -137,7 +156,7 @@ def shared_fraction(sharing, shared, own, n_sources=3, platform_asset=None, n_as
     K = len(own)
     platform_asset, n_assets = _check_assets(platform_asset, K, n_assets)
     P = K + 1
-    n_shared = _round_half_up(sharing * K)
+    n_shared = dial_step("shared_fraction", sharing, K)
     oracles, venue_asset, provider = _layout(shared, own, n_sources, n_assets,
                                              lambda a, p, j: _blocks(n_sources, j))
     platform_oracle = tuple(feed_index(platform_asset[k], 0 if k < n_shared else k + 1, P) for k in range(K))
@@ -158,7 +177,7 @@ def source_overlap(sharing, shared, own, n_sources=3, platform_asset=None, n_ass
     K = len(own)
     platform_asset, n_assets = _check_assets(platform_asset, K, n_assets)
     P = K + 1
-    n_common = _round_half_up(sharing * n_sources)
+    n_common = dial_step("source_overlap", sharing, K, n_sources)
 
     def sources_of(a, p, j):
         common = _blocks(n_sources, feed_index(a, 0, P))

@@ -51,10 +51,12 @@ def test_each_row_is_the_simulated_run():
     SMALL.replace(collateral_sharing=0.5),
     SMALL.replace(platform=SMALL.platform.replace(keeper_capacity=20)),
     SMALL.replace(read_guards=(cl.Delay(hop=5),)),
-], ids=["one asset", "two channels", "keeper capacity", "read guard"])
+    SMALL.replace(topology="source_overlap"),
+], ids=["one asset", "two channels", "keeper capacity", "read guard", "source overlap"])
 def test_a_batch_along_the_dial_gives_each_runs_own_measures(base):
     """Runs of one seed along the dial share draws and sorted books in a batch: rows as if run alone."""
-    grid = {"sharing": [0.0, 0.4, 1.0], "market.depth": [5e7, 2e8]}
+    # 0.1 and 0.15 round to the same dial step (one platform shared; one common source of three: 0.3, 0.45)
+    grid = {"sharing": [0.0, 0.1, 0.15, 0.4, 1.0], "market.depth": [5e7, 2e8]}
     frame = sweep(base, grid, seeds=[2, 9], progress=False)
     points, configs = grid_configs(base, grid)
     expected = [simulate(c, seed=s).measures.as_dict() for c in configs for s in (2, 9)]
@@ -63,6 +65,42 @@ def test_a_batch_along_the_dial_gives_each_runs_own_measures(base):
             np.testing.assert_equal(row[name], value, err_msg=name)
     with cl.using_kernel("reference"):
         pd.testing.assert_frame_equal(sweep(base, grid, seeds=[2, 9], progress=False), frame)
+
+
+def test_dial_values_that_build_the_same_world_are_run_once(monkeypatch):
+    """21 dial values on 5 platforms are 6 worlds per seed: 6 runs, and every row is its own simulate()."""
+    runs = []
+    original = sw.run_measures
+
+    def counting(world, orders=None):
+        runs.append(world.platform_oracle)
+        return original(world, orders)
+
+    monkeypatch.setattr(sw, "run_measures", counting)
+    dial = [round(float(s), 2) for s in np.linspace(0.0, 1.0, 21)]
+    frame = sweep(SMALL, {"sharing": dial}, seeds=[4, 7], progress=False)
+    assert len(frame) == 42
+    assert len(runs) == 12 and len(set(runs)) == 6  # each seed's six worlds, once each
+    for (_, row) in frame.iloc[::5].iterrows():
+        want = simulate(SMALL.replace(sharing=row["sharing"]), seed=int(row["seed"])).measures.as_dict()
+        for name, value in want.items():
+            np.testing.assert_equal(row[name], value, err_msg=name)
+    by_step = frame.groupby([frame["sharing"].map(lambda s: cl.topology.dial_step("shared_fraction", s, 5)),
+                             "seed"])["peak_flow_share"].nunique()
+    assert (by_step == 1).all() and frame.groupby("seed")["peak_flow_share"].nunique().min() > 1
+
+
+def test_kept_venues_are_only_reused_for_the_same_path_and_noise():
+    """The venues a batch keeps (one per path, noise and feeds) never leak into another seed's run."""
+    from coupling_lab.compiled import run_measures
+
+    kept = {}
+    for seed in (1, 2):
+        for s in (0.0, 1.0):
+            world = cl.build(SMALL.replace(sharing=s), seed)
+            assert run_measures(world, kept).as_dict() == pytest.approx(
+                run_measures(world).as_dict(), nan_ok=True, rel=0, abs=0)
+    assert sum(1 for k in kept if k[0] == "venues") == 1  # same feeds' sources: one slot, replaced per seed
 
 
 def test_no_grid_runs_the_base_config():
