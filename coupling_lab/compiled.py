@@ -101,8 +101,11 @@ def supports(world):
     for k, p in enumerate(world.platforms):
         if type(p) is not PlatformParams:
             return f"platform {k} is not a lending platform"
-        if len(world.feeds_of(k)) != 1:
-            return f"platform {k} accepts several assets"
+        if len(world.feeds_of(k)) > 1:
+            if p.rate_limit is not None or p.breaker is not None:
+                return f"platform {k} accepts several assets under a rate limit or circuit breaker"
+            if world.read_guards and world.read_guards[k]:
+                return f"platform {k} accepts several assets through read guards"
     return None
 
 
@@ -318,19 +321,94 @@ def _count_main(coll, debt, lo, hi, lt, neg):
     return lo
 
 
+@_inline
+def _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn):
+    """Take ledger ``l``'s smallest run head (the heap's top); returns its slot in the book."""
+    r = hr[l, 0]
+    h = run_h[l, r]
+    i = base + pool[rb + h]
+    h += 1
+    run_h[l, r] = h
+    if h < run_e[l, r]:  # the run's next entry becomes its head
+        hk[l, 0], ha[l, 0] = pkey[rb + h], acc[base + pool[rb + h]]
+    else:  # the run is used up
+        hn[l] -= 1
+        hk[l, 0], ha[l, 0], hr[l, 0] = hk[l, hn[l]], ha[l, hn[l]], hr[l, hn[l]]
+    _heap_down(hk, ha, hr, l, hn[l], 0)
+    return i
+
+
+@_inline
+def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
+             ha, hn, pend, n_made):
+    """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
+    _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
+    if pend[l] + m_new > reg_end - rb:  # the region is full: pack the live runs
+        pend[l] = _pack_runs(pool, pkey, rb, run_h, run_e, hr, l, hn[l])
+    e0 = pend[l]
+    pool[rb + e0:rb + e0 + m_new] = taken[:m_new]
+    pkey[rb + e0:rb + e0 + m_new] = taken_key[:m_new]
+    pend[l] = e0 + m_new
+    r = n_made[l]
+    n_made[l] = r + 1
+    run_h[l, r], run_e[l, r] = e0, e0 + m_new
+    q = hn[l]
+    hk[l, q], ha[l, q], hr[l, q] = taken_key[0], acc[base + taken[0]], r
+    hn[l] = q + 1
+    _heap_up(hk, ha, hr, l, q)
+
+
+@_inline
+def _push_read(st_n, st_step, st_val, l, t, price):
+    """This step's read on ledger ``l``'s stack of suffix maxima (steps, strictly decreasing reads)."""
+    sn = st_n[l]
+    while sn > 0 and st_val[l, sn - 1] <= price:
+        sn -= 1
+    st_step[l, sn] = t
+    st_val[l, sn] = price
+    st_n[l] = sn + 1
+
+
+@_inline
+def _began(st_n, st_step, st_val, l, pstar):
+    """The first step of an account's wait: after the last read at or above its ``p*`` (stack of ledger ``l``)."""
+    lo, hi = 0, st_n[l]  # the stack's values strictly decrease: how many are >= p*
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if st_val[l, mid] >= pstar:
+            lo = mid + 1
+        else:
+            hi = mid
+    return st_step[l, lo - 1] + 1 if lo > 0 else 0
+
+
+@_inline
+def _lend(c, d, price, lt, cf, bonus, h_full):
+    """The lending rule (margin.liquidate) for one account: seized, repaid, bad debt, collateral and debt left."""
+    hl = c * price * lt / d
+    rp = d if hl < h_full else cf * d
+    want = rp * (1.0 + bonus) / price if price > 0.0 else np.inf
+    if want >= c:
+        repaid = c * price / (1.0 + bonus)
+        dl = d - repaid
+        return c, repaid, (dl if dl > 0.0 else 0.0), 0.0, 0.0
+    return want, rp, 0.0, c - want, d - rp
+
+
 @_jit
 def _loop(ex_ta, keep_a, depth_a,
           unit_raw_tj, frozen_t, unit_tv, frozen_tv, venue_asset, src_ptr, src_idx, feed_asset,
           theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
-          feed_k, asset_k, lt_k, cf_k, bonus_k, hfull_k, cap_k,
+          slot_ptr, feed_l, asset_l, lt_l, cf_k, bonus_l, hfull_k, cap_k,
           out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
           hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
-          acc_ptr, coll, debt, acc, n_main_k,
+          acc_ptr, coll, debt, acc, n_main_l,
           ev_cap):
     T, A = ex_ta.shape
     J = unit_raw_tj.shape[1]
     V = unit_tv.shape[1]
-    K = feed_k.size
+    K = slot_ptr.size - 1
+    L = feed_l.size  # ledgers: one per platform and asset it accepts
     kappa_ta = np.empty((T, A))
     market_ta = np.empty((T, A))
     raw_tj = np.empty((T, J))
@@ -352,30 +430,42 @@ def _loop(ex_ta, keep_a, depth_a,
     ev_seized = np.empty(ev_cap)
     ev_repaid = np.empty(ev_cap)
     ev_bad = np.empty(ev_cap)
+    ev_l = np.empty(ev_cap, np.int32)  # each liquidation's ledger (its asset and price)
     n_ev = 0
-    # each platform's ledger: its open accounts as slots in first order (consumed from head),
+    # each ledger: its open accounts as slots in first order (consumed from head),
     # and the pool of partly liquidated ones as sorted runs of slots in its region of `pool`
     n_max = 1
-    for k in range(K):
-        n_max = max(n_max, acc_ptr[k + 1] - acc_ptr[k])
-    head = np.zeros(K, np.int64)
-    # each platform's region of the pool: its book and half again (packed when full: O(1) per account)
-    reg_ptr = np.zeros(K + 1, np.int64)
-    for k in range(K):
-        n_k = acc_ptr[k + 1] - acc_ptr[k]
-        reg_ptr[k + 1] = reg_ptr[k] + n_k + n_k // 2 + 1024
-    pool = np.empty(reg_ptr[K], np.int32)
-    pkey = np.empty(reg_ptr[K])  # each pool entry's key
-    pend = np.zeros(K, np.int64)         # end of the used part of each platform's region
-    run_h = np.zeros((K, T + 1), np.int64)  # one run per round at most: head and end in the region
-    run_e = np.zeros((K, T + 1), np.int64)
-    n_made = np.zeros(K, np.int64)
-    hk = np.empty((K, T + 1))               # the heap of run heads: key, account, run
-    ha = np.empty((K, T + 1), np.int64)
-    hr = np.empty((K, T + 1), np.int64)
-    hn = np.zeros(K, np.int64)
+    for l in range(L):
+        n_max = max(n_max, acc_ptr[l + 1] - acc_ptr[l])
+    head = np.zeros(L, np.int64)
+    # each ledger's region of the pool: its book and half again (packed when full: O(1) per account)
+    reg_ptr = np.zeros(L + 1, np.int64)
+    for l in range(L):
+        n_l = acc_ptr[l + 1] - acc_ptr[l]
+        reg_ptr[l + 1] = reg_ptr[l] + n_l + n_l // 2 + 1024
+    pool = np.empty(reg_ptr[L], np.int32)
+    pkey = np.empty(reg_ptr[L])  # each pool entry's key
+    pend = np.zeros(L, np.int64)         # end of the used part of each ledger's region
+    run_h = np.zeros((L, T + 1), np.int64)  # one run per round at most: head and end in the region
+    run_e = np.zeros((L, T + 1), np.int64)
+    n_made = np.zeros(L, np.int64)
+    hk = np.empty((L, T + 1))               # the heap of run heads: key, account, run
+    ha = np.empty((L, T + 1), np.int64)
+    hr = np.empty((L, T + 1), np.int64)
+    hn = np.zeros(L, np.int64)
     taken = np.empty(n_max, np.int32)
     taken_key = np.empty(n_max)
+    # a platform of several assets: its round's candidates (slot, ledger, health), one queue
+    multi = False
+    for k in range(K):
+        if slot_ptr[k + 1] - slot_ptr[k] > 1:
+            multi = True
+    m_n = coll.size if multi else 1
+    cand_i = np.empty(m_n, np.int64)
+    cand_l = np.empty(m_n, np.int64)
+    cand_h = np.empty(m_n)
+    cand_rank = np.empty(m_n, np.int64)
+    cand_sz = np.empty(m_n)
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
     for k in range(K):
@@ -398,9 +488,9 @@ def _loop(ex_ta, keep_a, depth_a,
     br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
     br_hist = np.empty((K, max(1, br_window_k.max())))
     paused_until = np.full(K, -1, np.int64)
-    st_n = np.zeros(K, np.int64)
-    st_step = np.empty((K, T + 1 if tracking else 1), np.int64)
-    st_val = np.empty((K, T + 1 if tracking else 1))
+    st_n = np.zeros(L, np.int64)  # each ledger's stack of reads
+    st_step = np.empty((L, T + 1 if tracking else 1), np.int64)
+    st_val = np.empty((L, T + 1 if tracking else 1))
     last_called = np.full(K, -2, np.int64)
     last_liq = np.full(coll.size if tracking else 1, -1, np.int64)
     delay = np.empty(ev_cap if tracking else 1, np.int64)
@@ -473,9 +563,135 @@ def _loop(ex_ta, keep_a, depth_a,
         for a in range(A):
             flow[a] = 0.0
         for k in range(K):
-            price = oracle_tj[t, feed_k[k]]
+            l = slot_ptr[k]  # the platform's first (with one asset: only) ledger
+            if slot_ptr[k + 1] - l > 1:
+                # 4-6 for a platform of several assets (LendingEngine._round): the candidates of all
+                # its ledgers in one queue, lowest health first, ties by account, under one capacity
+                l1 = slot_ptr[k + 1]
+                read_tk[t, k] = oracle_tj[t, feed_l[l]]
+                any_liq = False
+                for q in range(l, l1):
+                    neg, base = -oracle_tj[t, feed_l[q]], acc_ptr[q]
+                    mk = _key(coll, debt, base + head[q], lt_l[q]) if head[q] < n_main_l[q] else np.inf
+                    if mk < neg or (hn[q] > 0 and hk[q, 0] < neg):
+                        any_liq = True
+                throttled, track, cap = throttled_k[k], track_k[k], cap_k[k]
+                if not any_liq and not throttled:  # the engine idles (asked, it would do nothing)
+                    continue
+                stop = throttled and out_tk[t, k]  # a keeper outage (no breaker on several assets, see supports)
+                if stop:
+                    paused_k[k] += 1
+                n_all = 0
+                if track:
+                    if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
+                        for q in range(l, l1):
+                            st_n[q], st_step[q, 0], st_val[q, 0] = 1, t - 1, np.inf
+                    last_called[k] = t
+                    for q in range(l, l1):
+                        neg, base, rb = -oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q]
+                        n_all += _count_main(coll, debt, base + head[q], base + n_main_l[q], lt_l[q], neg) - base - head[q]
+                        for e in range(hn[q]):
+                            r = hr[q, e]
+                            n_all += int(np.searchsorted(pkey[rb + run_h[q, r]:rb + run_e[q, r]], neg))
+                if n_all == 0 and track or stop:
+                    waiting_tk[t, k] = n_all
+                    for q in range(l, l1):
+                        _push_read(st_n, st_step, st_val, q, t, oracle_tj[t, feed_l[q]])
+                    continue
+                # each ledger's first `cap` liquidatable accounts in its own order (Ledger.candidates)
+                nc = 0
+                for q in range(l, l1):
+                    price, base, rb, lt = oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q], lt_l[q]
+                    neg = -price
+                    mk = _key(coll, debt, base + head[q], lt) if head[q] < n_main_l[q] else np.inf
+                    n_q = 0
+                    while cap < 0 or n_q < cap:
+                        use_main = mk < neg
+                        use_pool = hn[q] > 0 and hk[q, 0] < neg
+                        if use_main and use_pool:
+                            use_main = _before(mk, acc[base + head[q]], hk[q, 0], ha[q, 0])
+                        elif not use_pool and not use_main:
+                            break
+                        if use_main:
+                            i = base + head[q]
+                            head[q] += 1
+                            mk = _key(coll, debt, base + head[q], lt) if head[q] < n_main_l[q] else np.inf
+                        else:
+                            i = _pop_pool(q, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn)
+                        cand_i[nc], cand_l[nc] = i, q
+                        cand_h[nc] = coll[i] * price * lt / debt[i]
+                        nc += 1
+                        n_q += 1
+                if nc == 0:
+                    continue
+                # the queue: health ascending, ties by account (np.lexsort((account, health)))
+                o1 = np.argsort(acc[cand_i[:nc]], kind="mergesort")
+                order = o1[np.argsort(cand_h[:nc][o1], kind="mergesort")]
+                n = nc if cap < 0 else min(nc, cap)
+                cand_rank[:nc] = -1
+                for r in range(n):
+                    cand_rank[order[r]] = r
+                if n_ev + n > ev_acc.size:
+                    ev_acc = _grow(ev_acc, n_ev + n)
+                    ev_seized = _grow(ev_seized, n_ev + n)
+                    ev_repaid = _grow(ev_repaid, n_ev + n)
+                    ev_bad = _grow(ev_bad, n_ev + n)
+                    ev_l = _grow(ev_l, n_ev + n)
+                if track and n_ev + n > delay.size:
+                    delay = _grow(delay, n_ev + n)
+                usd = 0.0
+                c0 = 0
+                while c0 < nc:  # ledger by ledger, in each ledger's own order
+                    q = cand_l[c0]
+                    c1 = c0
+                    while c1 < nc and cand_l[c1] == q:
+                        c1 += 1
+                    price, base, rb, lt, bonus = oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q], lt_l[q], bonus_l[q]
+                    n_sz = 0
+                    nt = 0
+                    for c in range(c0, c1):
+                        i = cand_i[c]
+                        r = cand_rank[c]
+                        if r >= 0:
+                            cc, d = coll[i], debt[i]
+                            e = n_ev + r
+                            if track:
+                                began = max(_began(st_n, st_step, st_val, q, d / (cc * lt)), last_liq[i] + 1)
+                                delay[e] = t - began
+                                last_liq[i] = t
+                            seized, repaid, bad, c_left, d_left = _lend(cc, d, price, lt, cf_k[k], bonus, hfull_k[k])
+                            coll[i], debt[i] = c_left, d_left
+                            ev_acc[e], ev_seized[e], ev_repaid[e], ev_bad[e], ev_l[e] = acc[i], seized, repaid, bad, q
+                            cand_sz[n_sz] = seized
+                            n_sz += 1
+                        if debt[i] > 0.0:  # still open (or not chosen): back to the pool
+                            taken[nt] = i - base
+                            nt += 1
+                    if n_sz:
+                        a = asset_l[q]
+                        usd_q = _sum(cand_sz, 0, n_sz, ws_i, ws_f) * m[a]
+                        usd += usd_q
+                        flow_ta[t, a] += usd_q
+                        flow[a] += usd_q
+                    if nt:
+                        _add_run(q, taken, taken_key, nt, coll, debt, acc, base, lt, pool, pkey, rb, reg_ptr[q + 1],
+                                 run_h, run_e, hr, hk, ha, hn, pend, n_made)
+                    c0 = c1
+                if track:
+                    waiting_tk[t, k] = n_all - n
+                    for q in range(l, l1):
+                        _push_read(st_n, st_step, st_val, q, t, oracle_tj[t, feed_l[q]])
+                rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
+                n_rd += 1
+                count_tk[t, k] = n
+                notional_tk[t, k] = usd
+                repaid_tk[t, k] = _sum(ev_repaid, n_ev, n, ws_i, ws_f)
+                bad_tk[t, k] = _sum(ev_bad, n_ev, n, ws_i, ws_f)
+                n_ev += n
+                continue
+            price = oracle_tj[t, feed_l[l]]
             if guarded_k[k]:  # 4. what the platform reads, through its guards (protections.readside)
-                j = feed_k[k]
+                j = feed_l[l]
                 if hop_k[k] > 0:  # Delay: one value per hop, one hop late (Maker OSM)
                     hop = hop_k[k]
                     delay_in[k, t] = price
@@ -504,13 +720,13 @@ def _loop(ex_ta, keep_a, depth_a,
                         price = v_alt
             read_tk[t, k] = price
             neg = -price
-            base = acc_ptr[k]
-            rb = reg_ptr[k]
-            lt, cf, bonus, h_full, cap = lt_k[k], cf_k[k], bonus_k[k], hfull_k[k], cap_k[k]
-            n_open = n_main_k[k]
+            base = acc_ptr[l]
+            rb = reg_ptr[l]
+            lt, cf, bonus, h_full, cap = lt_l[l], cf_k[k], bonus_l[l], hfull_k[k], cap_k[k]
+            n_open = n_main_l[l]
             # the head of every source, and whether any account is liquidatable (else the engine idles)
-            mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
-            any_liq = mk < neg or (hn[k] > 0 and hk[k, 0] < neg)
+            mk = _key(coll, debt, base + head[l], lt) if head[l] < n_open else np.inf
+            any_liq = mk < neg or (hn[l] > 0 and hk[l, 0] < neg)
             throttled = throttled_k[k]
             # nothing to do: skip (a throttled or guarded engine is asked every step, as the reference asks it)
             if not any_liq and not (track_k[k] and (throttled or guarded_k[k])):
@@ -537,14 +753,14 @@ def _loop(ex_ta, keep_a, depth_a,
             n_all = 0
             if track:
                 if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
-                    st_n[k] = 1
-                    st_step[k, 0] = t - 1
-                    st_val[k, 0] = np.inf
+                    st_n[l] = 1
+                    st_step[l, 0] = t - 1
+                    st_val[l, 0] = np.inf
                 last_called[k] = t
-                n_all = _count_main(coll, debt, base + head[k], base + n_open, lt, neg) - base - head[k]
-                for q in range(hn[k]):
-                    r = hr[k, q]
-                    n_all += int(np.searchsorted(pkey[rb + run_h[k, r]:rb + run_e[k, r]], neg))
+                n_all = _count_main(coll, debt, base + head[l], base + n_open, lt, neg) - base - head[l]
+                for q in range(hn[l]):
+                    r = hr[l, q]
+                    n_all += int(np.searchsorted(pkey[rb + run_h[l, r]:rb + run_e[l, r]], neg))
             limited = rl_window_k[k] > 0
             budget = np.inf
             if limited:  # USD still repayable: the limit less what the window's rounds repaid
@@ -558,12 +774,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     stop = True
             if n_all == 0 and track or stop:  # nothing liquidatable, or the engine is paused: only what waited
                 waiting_tk[t, k] = n_all
-                sn = st_n[k]
-                while sn > 0 and st_val[k, sn - 1] <= price:
-                    sn -= 1
-                st_step[k, sn] = t
-                st_val[k, sn] = price
-                st_n[k] = sn + 1
+                _push_read(st_n, st_step, st_val, l, t, price)
                 continue
             start = n_ev
             n = 0
@@ -571,27 +782,17 @@ def _loop(ex_ta, keep_a, depth_a,
             cum = 0.0
             while cap < 0 or n < cap:
                 use_main = mk < neg
-                use_pool = hn[k] > 0 and hk[k, 0] < neg
+                use_pool = hn[l] > 0 and hk[l, 0] < neg
                 if use_main and use_pool:
-                    use_main = _before(mk, acc[base + head[k]], hk[k, 0], ha[k, 0])
+                    use_main = _before(mk, acc[base + head[l]], hk[l, 0], ha[l, 0])
                 elif not use_pool and not use_main:
                     break
                 if use_main:
-                    i = base + head[k]
-                    head[k] += 1
-                    mk = _key(coll, debt, base + head[k], lt) if head[k] < n_open else np.inf
+                    i = base + head[l]
+                    head[l] += 1
+                    mk = _key(coll, debt, base + head[l], lt) if head[l] < n_open else np.inf
                 else:
-                    r = hr[k, 0]
-                    h = run_h[k, r]
-                    i = base + pool[rb + h]
-                    h += 1
-                    run_h[k, r] = h
-                    if h < run_e[k, r]:  # the run's next entry becomes its head
-                        hk[k, 0], ha[k, 0] = pkey[rb + h], acc[base + pool[rb + h]]
-                    else:  # the run is used up
-                        hn[k] -= 1
-                        hk[k, 0], ha[k, 0], hr[k, 0] = hk[k, hn[k]], ha[k, hn[k]], hr[k, hn[k]]
-                    _heap_down(hk, ha, hr, k, hn[k], 0)
+                    i = _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn)
                 c = coll[i]
                 d = debt[i]
                 # the lending rule (margin.liquidate), one account
@@ -615,15 +816,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     else:
                         cum += full
                 if track:  # the delay: steps since the account became liquidatable
-                    pstar = d / (c * lt)
-                    lo, hi = 0, st_n[k]  # the stack's values strictly decrease: how many are >= p*
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if st_val[k, mid] >= pstar:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    began = st_step[k, lo - 1] + 1 if lo > 0 else 0
+                    began = _began(st_n, st_step, st_val, l, d / (c * lt))
                     if last_liq[i] + 1 > began:
                         began = last_liq[i] + 1
                     if n_ev >= delay.size:
@@ -654,7 +847,9 @@ def _loop(ex_ta, keep_a, depth_a,
                     ev_seized = _grow(ev_seized, n_ev + 1)
                     ev_repaid = _grow(ev_repaid, n_ev + 1)
                     ev_bad = _grow(ev_bad, n_ev + 1)
+                    ev_l = _grow(ev_l, n_ev + 1)
                 ev_acc[n_ev] = acc[i]
+                ev_l[n_ev] = l
                 ev_seized[n_ev] = seized
                 ev_repaid[n_ev] = repaid
                 ev_bad[n_ev] = bad
@@ -671,32 +866,15 @@ def _loop(ex_ta, keep_a, depth_a,
                     taken[m_new] = taken[e]
                     m_new += 1
             if m_new:
-                _sort_slots(taken, taken_key, m_new, coll[base:], debt[base:], acc[base:], lt)
-                if pend[k] + m_new > reg_ptr[k + 1] - rb:  # the region is full: pack the live runs
-                    pend[k] = _pack_runs(pool, pkey, rb, run_h, run_e, hr, k, hn[k])
-                e0 = pend[k]
-                pool[rb + e0:rb + e0 + m_new] = taken[:m_new]
-                pkey[rb + e0:rb + e0 + m_new] = taken_key[:m_new]
-                pend[k] = e0 + m_new
-                r = n_made[k]
-                n_made[k] = r + 1
-                run_h[k, r], run_e[k, r] = e0, e0 + m_new
-                q = hn[k]
-                hk[k, q], ha[k, q], hr[k, q] = taken_key[0], acc[base + taken[0]], r
-                hn[k] = q + 1
-                _heap_up(hk, ha, hr, k, q)
+                _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_ptr[l + 1], run_h,
+                         run_e, hr, hk, ha, hn, pend, n_made)
             if track:
                 waiting_tk[t, k] = n_all - n
-                sn = st_n[k]  # this step's read on the stack of suffix maxima
-                while sn > 0 and st_val[k, sn - 1] <= price:
-                    sn -= 1
-                st_step[k, sn] = t
-                st_val[k, sn] = price
-                st_n[k] = sn + 1
+                _push_read(st_n, st_step, st_val, l, t, price)
             if n > 0:
                 rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
                 n_rd += 1
-            a = asset_k[k]
+            a = asset_l[l]
             usd = _sum(ev_seized, start, n, ws_i, ws_f) * m[a]
             count_tk[t, k] = n
             notional_tk[t, k] = usd
@@ -713,7 +891,7 @@ def _loop(ex_ta, keep_a, depth_a,
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
                  bad_tk, waiting_tk, rd_t[:n_rd], rd_k[:n_rd], rd_n[:n_rd], ev_acc[:n_ev], ev_seized[:n_ev],
                  ev_repaid[:n_ev], ev_bad[:n_ev], delay[:n_ev if tracking else 0], paused_k,
-                 read_tk)
+                 read_tk, ev_l[:n_ev])
 
 
 # ---------------------------------------------------------------------------
@@ -722,14 +900,17 @@ def _loop(ex_ta, keep_a, depth_a,
 _ARG = {name: i for i, name in enumerate(inspect.signature(getattr(_loop, "py_func", _loop)).parameters)}
 
 
-def _ledger_order(c, d, lt):
-    """The open accounts (debt > 0) in ``margin.Ledger``'s first order: ``-p*`` ascending, ties by index."""
+def _ledger_order(c, d, lt, accounts=None):
+    """The open accounts (debt > 0) in ``margin.Ledger``'s first order: ``-p*`` ascending, ties by index.
+
+    ``accounts``: the ledger's accounts (a platform of several assets keeps one ledger per asset).
+    """
     from .margin import _sort_run, liquidation_price
 
-    if (d > 0).all():
+    if accounts is None and (d > 0).all():
         idx, negp = np.arange(d.size), -liquidation_price(c, d, lt)
     else:
-        idx = np.flatnonzero(d > 0)
+        idx = np.flatnonzero(d > 0) if accounts is None else accounts[d[accounts] > 0]
         negp = -liquidation_price(c[idx], d[idx], lt)
     return _sort_run(idx, negp)[0]
 
@@ -766,9 +947,15 @@ def _inputs(world, orders=None):
     venues = _shared_venues(world, orders)
     src = [np.asarray(o.sources, dtype=np.int64) for o in world.oracles]
     stale_tj, override_tj = fault_masks(world.oracle_faults, T, J, world.provider_of_feed)
-    feed_k = np.array([world.feeds_of(k)[0] for k in range(K)], dtype=np.int64)
-    asset_k = np.array([world.assets_of(k)[0] for k in range(K)], dtype=np.int64)
     params = world.platforms
+    # the ledgers: one per platform and asset it accepts (platform k's are slot_ptr[k]..slot_ptr[k + 1])
+    slot_k = [k for k in range(K) for _ in world.assets_of(k)]
+    slot_ptr = np.concatenate([[0], np.cumsum([len(world.assets_of(k)) for k in range(K)])]).astype(np.int64)
+    feed_l = np.array([j for k in range(K) for j in world.feeds_of(k)], dtype=np.int64)
+    asset_l = np.array([a for k in range(K) for a in world.assets_of(k)], dtype=np.int64)
+    lt_l = np.array([params[k].lt_of(int(a)) for k, a in zip(slot_k, asset_l)], dtype=float)
+    members = [None if len(world.assets_of(k)) == 1 else
+               np.flatnonzero(world.books[k].asset_of_accounts() == a) for k, a in zip(slot_k, asset_l)]
     # answer bounds (MODEL.md §9): a feed publishes only candidates in [lo, hi], every bound of it at once
     lo_j, hi_j = np.full(J, -np.inf), np.full(J, np.inf)
     for j, rules in enumerate(world.feed_rules):
@@ -792,33 +979,34 @@ def _inputs(world, orders=None):
             else:
                 g.bind(k, world.assets_of(k)[0], world.feeds_of(k)[0], world)  # its checks: the feed exists, differs
                 fb_alt_k[k], fb_timeout_k[k], fb_jump_k[k], fb_agree_k[k] = g.feed, g.timeout, g.max_jump, g.agree
-    lt_k = np.array([p.lt_of(int(a)) for p, a in zip(params, asset_k)], dtype=float)
-    acc_ptr = np.concatenate([[0], np.cumsum([b.n_accounts for b in world.books])]).astype(np.int64)
-    # each book in the ledger's first order (liquidation price, ties by index): its open accounts as slots
+    L = len(slot_k)
+    size_l = [world.books[k].n_accounts if m is None else m.size for k, m in zip(slot_k, members)]
+    acc_ptr = np.concatenate([[0], np.cumsum(size_l)]).astype(np.int64)
+    # each ledger in its first order (liquidation price, ties by index): its open accounts as slots
     coll, debt = np.empty(acc_ptr[-1]), np.empty(acc_ptr[-1])
-    acc, n_main = np.zeros(acc_ptr[-1], np.int32), np.zeros(K, np.int64)  # int32: a book is < 2**31 accounts
+    acc, n_main = np.zeros(acc_ptr[-1], np.int32), np.zeros(L, np.int64)  # int32: a book is < 2**31 accounts
 
-    def first_order(k):
-        b, lt, base = world.books[k], lt_k[k], acc_ptr[k]
+    def first_order(l):
+        b, lt, base = world.books[slot_k[l]], lt_l[l], acc_ptr[l]
         c, d = b.collateral, b.debt
-        key = (id(b), float(lt))
+        key = (id(b), float(lt), None if members[l] is None else int(asset_l[l]))
         hit = None if orders is None else orders.get(key)
         if hit is not None and hit[0] is b:
             order = hit[1]
         else:
-            order = _ledger_order(c, d, lt)
+            order = _ledger_order(c, d, lt, members[l])
             if orders is not None:
                 orders[key] = (b, order)  # the book itself is kept, so its id stays its own
         n = order.size
         coll[base:base + n], debt[base:base + n], acc[base:base + n] = c[order], d[order], order
-        n_main[k] = n
+        n_main[l] = n
         return order
 
-    if acc_ptr[-1] >= _THREADED_SORT and K > 1:  # big books: NumPy sorts without the GIL, one book per core
-        with ThreadPoolExecutor(min(K, os.cpu_count() or 1)) as pool:
-            main = list(pool.map(first_order, range(K)))
+    if acc_ptr[-1] >= _THREADED_SORT and L > 1:  # big books: NumPy sorts without the GIL, one book per core
+        with ThreadPoolExecutor(min(L, os.cpu_count() or 1)) as pool:
+            main = list(pool.map(first_order, range(L)))
     else:
-        main = [first_order(k) for k in range(K)]
+        main = [first_order(l) for l in range(L)]
     args = (
         np.exp(world.paths_ta), np.array([1.0 - p.resilience for p in world.markets]),
         np.array([p.depth for p in world.markets], dtype=float),
@@ -830,9 +1018,9 @@ def _inputs(world, orders=None):
         np.array([o.theta for o in world.oracles], dtype=float),
         np.array([o.heartbeat for o in world.oracles], dtype=np.int64),
         np.array([o.latency for o in world.oracles], dtype=np.int64),
-        stale_tj, override_tj, lo_j, hi_j, feed_k, asset_k, lt_k,
+        stale_tj, override_tj, lo_j, hi_j, slot_ptr, feed_l, asset_l, lt_l,
         np.array([p.close_factor for p in params], dtype=float),
-        np.array([p.bonus_of(int(a)) for p, a in zip(params, asset_k)], dtype=float),
+        np.array([params[k].bonus_of(int(a)) for k, a in zip(slot_k, asset_l)], dtype=float),
         np.array([p.h_full for p in params], dtype=float),
         np.array([-1 if p.keeper_capacity is None else p.keeper_capacity for p in params], dtype=np.int64),
         out_tk, throttled_k,
@@ -865,7 +1053,7 @@ def run_measures(world, orders=None):
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
-    kappa_ta, flow_ta, notional_tk, bad_tk, read_tk = out[0], out[6], out[8], out[10], out[-1]
+    kappa_ta, flow_ta, notional_tk, bad_tk, read_tk = out[0], out[6], out[8], out[10], out[21]
     return measures_of(world, read_tk, notional_tk, bad_tk, kappa_ta, world.paths_ta, flow_ta)
 
 
@@ -887,31 +1075,37 @@ def run_compiled(world, orders=None):
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tk) = out
+     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tk, ev_l) = out
     del out
     guarded = {k for k, chain in enumerate(world.read_guards) if chain}
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
-    throttled_k, acc_ptr = args[_ARG["throttled_k"]], args[_ARG["acc_ptr"]]
+    throttled_k, acc_ptr, slot_ptr = (args[_ARG[name]] for name in ("throttled_k", "acc_ptr", "slot_ptr"))
+    feed_l, asset_l = args[_ARG["feed_l"]], args[_ARG["asset_l"]]
     coll, debt, acc = (args[_ARG[name]] for name in ("coll", "debt", "acc"))
     del args
     # the balances back in account order, then the kernel's copies go (a big book is not held twice over)
     collateral_k, debt_k = [], []
     for k, b in enumerate(world.books):
-        base, n = acc_ptr[k], int(main[k])
-        order = acc[base:base + n]
-        if n == b.n_accounts:  # every account was in the ledger
-            c, d = np.empty(n), np.empty(n)
-        else:  # accounts without debt never enter the ledger
+        ledgers = range(slot_ptr[k], slot_ptr[k + 1])
+        if len(ledgers) == 1 and int(main[ledgers[0]]) == b.n_accounts:  # every account was in the ledger
+            c, d = np.empty(b.n_accounts), np.empty(b.n_accounts)
+        else:  # accounts without debt never enter a ledger
             c, d = b.collateral.copy(), b.debt.copy()
-        c[order], d[order] = coll[base:base + n], debt[base:base + n]
+        for l in ledgers:
+            base, n = acc_ptr[l], int(main[l])
+            order = acc[base:base + n]
+            c[order], d[order] = coll[base:base + n], debt[base:base + n]
         collateral_k.append(c)
         debt_k.append(d)
-    del coll, debt, acc, order
-    # the event log: each round's step, platform, asset and price repeated over its liquidations
+    del coll, debt, acc
+    # the event log: each round's step and platform repeated over its liquidations; asset and price by ledger
     ev_t, ev_k = np.repeat(rd_t, rd_n), np.repeat(rd_k, rd_n)
-    asset_k = np.array([world.assets_of(k)[0] for k in range(world.n_platforms)], dtype=np.int64)
-    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset_k[ev_k], "seized_units": ev_seized,
-              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": read_tk[ev_t, ev_k]}
+    price = read_tk[ev_t, ev_k]
+    other = ev_l != slot_ptr[ev_k]  # not a platform's first ledger (several assets, no guards): the feed
+    if other.any():
+        price[other] = oracle_tj[ev_t[other], feed_l[ev_l[other]]]
+    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset_l[ev_l], "seized_units": ev_seized,
+              "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": price}
     outputs = []
     for k, p in enumerate(world.platforms):
         if p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:

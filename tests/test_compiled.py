@@ -123,6 +123,48 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
 
 
 @SETTINGS
+@given(multi_worlds(), st.data())
+def test_compiled_equals_reference_on_platforms_of_several_assets(world, data):
+    """One queue over a platform's assets by health under one keeper capacity, with keeper outages at random."""
+    T, K = world.n_steps, world.n_platforms
+    faults = tuple(keeper_outage(k, t0, min(T, t0 + data.draw(st.integers(1, 20))))
+                   for k in range(K) if data.draw(st.booleans()) for t0 in [data.draw(st.integers(0, T - 1))])
+    w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "platform_faults": faults})
+    assert_identical(*both(w))
+
+
+@SETTINGS
+@given(multi_worlds(distinct=True))
+def test_compiled_equals_reference_on_platforms_of_several_assets_without_ties(world):
+    assert_identical(*both(world))
+
+
+def test_a_platform_of_two_assets_under_a_keeper_capacity_by_hand():
+    """A platform of two assets, keepers 2 a step: one queue, the lowest health first, the rest wait."""
+    w = two_asset_world()
+    w = World(**{**{f: getattr(w, f) for f in w.__dataclass_fields__},
+                 "platforms": (cl.PlatformParams(lt_by_asset=(0.83, 0.78), keeper_capacity=2), cl.PlatformParams())})
+    a, b = both(w)
+    assert_identical(a, b)
+    ev = a.events_frame().query("platform == 0")
+    assert set(ev["asset"]) == {0, 1} and a.count_tk[:, 0].max() == 2 and a.waiting_tk[:, 0].sum() > 0
+    mixed = [rnd for _, rnd in ev.groupby("t") if rnd["asset"].nunique() > 1]
+    assert mixed, "no round of platform 0 mixed its two assets"
+    lt = np.array([0.83, 0.78])
+    book = w.books[0]
+    for rnd in mixed:  # the round's order: health at the step's reads before it, lowest first
+        t = int(rnd["t"].iloc[0])
+        before = b.events_frame().query("platform == 0 and t < @t")
+        c, d = book.collateral.copy(), book.debt.copy()
+        for row in before.itertuples():
+            c[row.account] -= row.seized_units
+            d[row.account] -= row.repaid_usd + row.bad_debt_usd
+        i = rnd["account"].to_numpy()
+        h = c[i] * rnd["oracle_price"].to_numpy() * lt[rnd["asset"].to_numpy()] / d[i]
+        assert (np.diff(h) >= -1e-9 * h[:-1]).all()
+
+
+@SETTINGS
 @given(worlds(), st.data())
 def test_compiled_equals_reference_with_protections_at_random(world, data):
     """Answer bounds, breakers, rate limits, outages and read guards, switched on at random."""
@@ -199,7 +241,7 @@ def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
 @pytest.mark.parametrize("change, reason", [
     (dict(read_guards=((Delay(hop=5), Delay(hop=3)),) * 5), "not at most one Delay, AnchorBand and Fallback"),
     ("perp", "is not a lending platform"),
-    ("several", "accepts several assets"),
+    ("several", "accepts several assets under a rate limit or circuit breaker"),
 ])
 def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
     w = build(Config(sharing=1.0), 0)
@@ -208,8 +250,10 @@ def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
         from coupling_lab.perp_scenarios import fund_world
 
         fields = {f: getattr(fund_world(), f) for f in w.__dataclass_fields__}
-    elif change == "several":  # the README's two-asset world: platform 0 accepts both assets
+    elif change == "several":  # the README's two-asset world, platform 0 (both assets) under a rate limit
         fields = {f: getattr(two_asset_world(), f) for f in w.__dataclass_fields__}
+        fields["platforms"] = (cl.PlatformParams(lt_by_asset=(0.83, 0.78), rate_limit=RateLimit(1e4, 10)),
+                               cl.PlatformParams())
     else:
         fields.update(change)
     w = World(**fields)
