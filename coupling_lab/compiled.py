@@ -14,11 +14,14 @@ Binder and laptops use).
 **What it covers.** Any number of assets, venues (noise, spikes, freezes),
 feeds (median of sources, deviation threshold, heartbeat, latency, stale
 and override faults on feeds or whole providers, answer bounds), and lending
-platforms that read one asset each, with keeper capacity, keeper outages
-a circuit breaker and a rate limit (waiting accounts, liquidation delays,
-paused steps), through the read-side guards (delay, anchor band, fallback). Worlds with
-several assets on one platform, or a derivatives venue, run on the
-reference path: :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
+platforms of one asset with keeper capacity, keeper outages, a circuit
+breaker and a rate limit (waiting accounts, liquidation delays, paused
+steps), through the read-side guards (delay, anchor band, fallback).
+Platforms of several assets (one ledger per asset, one queue by health under
+one keeper capacity) are covered with keeper capacity and outages. A
+derivatives venue, and a platform of several assets under a rate limit, a
+circuit breaker or read guards, run on the reference path: :func:`supports`
+says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
