@@ -342,6 +342,26 @@ def _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn):
 
 
 @_inline
+def _take_next(l, mk, neg, coll, debt, acc, base, lt, n_open, head, pool, pkey, rb, run_h, run_e, hk, ha, hr, hn):
+    """Ledger ``l``'s next account with key < ``neg``, in its order: ``(slot, key of the new main head)``.
+
+    The slot is -1 when there is none. ``mk`` is the key of the main book's
+    head (``inf`` when used up); the pool's smallest run head is the heap's top.
+    """
+    use_main = mk < neg
+    use_pool = hn[l] > 0 and hk[l, 0] < neg
+    if use_main and use_pool:
+        use_main = _before(mk, acc[base + head[l]], hk[l, 0], ha[l, 0])
+    elif not use_pool and not use_main:
+        return -1, mk
+    if use_main:
+        i = base + head[l]
+        head[l] += 1
+        return i, (_key(coll, debt, base + head[l], lt) if head[l] < n_open else np.inf)
+    return _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn), mk
+
+
+@_inline
 def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
              ha, hn, pend, n_made):
     """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
@@ -609,18 +629,10 @@ def _loop(ex_ta, keep_a, depth_a,
                     mk = _key(coll, debt, base + head[q], lt) if head[q] < n_main_l[q] else np.inf
                     n_q = 0
                     while cap < 0 or n_q < cap:
-                        use_main = mk < neg
-                        use_pool = hn[q] > 0 and hk[q, 0] < neg
-                        if use_main and use_pool:
-                            use_main = _before(mk, acc[base + head[q]], hk[q, 0], ha[q, 0])
-                        elif not use_pool and not use_main:
+                        i, mk = _take_next(q, mk, neg, coll, debt, acc, base, lt, n_main_l[q], head, pool, pkey, rb,
+                                           run_h, run_e, hk, ha, hr, hn)
+                        if i < 0:
                             break
-                        if use_main:
-                            i = base + head[q]
-                            head[q] += 1
-                            mk = _key(coll, debt, base + head[q], lt) if head[q] < n_main_l[q] else np.inf
-                        else:
-                            i = _pop_pool(q, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn)
                         cand_i[nc], cand_l[nc] = i, q
                         cand_h[nc] = coll[i] * price * lt / debt[i]
                         nc += 1
@@ -784,18 +796,10 @@ def _loop(ex_ta, keep_a, depth_a,
             nt = 0  # accounts taken from the ledger this round (liquidated, or one put back at the rate limit)
             cum = 0.0
             while cap < 0 or n < cap:
-                use_main = mk < neg
-                use_pool = hn[l] > 0 and hk[l, 0] < neg
-                if use_main and use_pool:
-                    use_main = _before(mk, acc[base + head[l]], hk[l, 0], ha[l, 0])
-                elif not use_pool and not use_main:
+                i, mk = _take_next(l, mk, neg, coll, debt, acc, base, lt, n_open, head, pool, pkey, rb, run_h, run_e,
+                                   hk, ha, hr, hn)
+                if i < 0:
                     break
-                if use_main:
-                    i = base + head[l]
-                    head[l] += 1
-                    mk = _key(coll, debt, base + head[l], lt) if head[l] < n_open else np.inf
-                else:
-                    i = _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn)
                 c = coll[i]
                 d = debt[i]
                 # the lending rule (margin.liquidate), one account

@@ -107,7 +107,7 @@ def test_compiled_equals_reference_when_no_two_accounts_tie(world):
 @SETTINGS
 @given(multi_worlds(capacity=False), st.data())
 def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
-    # the compiled loop covers platforms of one asset each: keep each platform's first feed and its accounts
+    # the several-asset worlds cut to one asset per platform: each platform's first feed and its accounts
     books, po = [], []
     for k, b in enumerate(world.books):
         a = world.assets_of(k)[0]
