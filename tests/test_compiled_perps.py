@@ -180,12 +180,27 @@ def test_a_given_capacity_per_step_is_the_engines_keeper_capacity():
 
 @pytest.mark.parametrize("loss_rule", ["adl", "haircut"])
 @pytest.mark.parametrize("S", [1, 2])
-def test_large_books_regroup_and_run_the_fund_dry(loss_rule, S):
+def test_large_books_regroup_and_run_the_fund_dry(loss_rule, S, monkeypatch):
     """Thousands of units: the screened group is re-referenced, ADL fills the dirty list past 256."""
     rng, params, book = make_case(11 + S, 4000, S, loss_rule, 0.5, 2e4, None)
     params = PerpParams(mmr=0.02, phi=0.001, insurance_fund=2e4, loss_rule=loss_rule)
     marks, market = path(rng, 120, S, "jumps", 0.01)
+    calls = {"group": 0, "all": 0}
+    rebuild_group, rebuild = PerpEngine._rebuild_group, PerpEngine._rebuild
+
+    def spy_group(self, P, members):
+        calls["group"] += 1
+        return rebuild_group(self, P, members)
+
+    def spy_all(self, P):
+        calls["all"] += 1
+        return rebuild(self, P)
+
+    monkeypatch.setattr(PerpEngine, "_rebuild_group", spy_group)
+    monkeypatch.setattr(PerpEngine, "_rebuild", spy_all)
     out, fills = compare(lambda: PerpEngine(0, book, params, tuple(range(S))), marks, market)
+    if S == 2:   # the group (units on both assets) re-referenced on its own (regroup, dirty list), not only by _rebuild
+        assert calls["group"] > calls["all"]
     assert (out["count_cross"] > 0).any() and (out["count_isolated"] > 0).any()
     assert out["fund"].min() == 0.0 and out["shortfall"].sum() > 0
     if loss_rule == "adl":
