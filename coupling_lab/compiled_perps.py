@@ -109,7 +109,7 @@ def perp_state(engine):
             np.zeros((2 * S, U), np.int64), np.zeros((2 * S, U)), np.zeros((2 * S, 2), np.int64),
             np.zeros(U, np.int64), np.zeros(U), np.zeros(S), np.zeros(S), np.zeros(S),
             engine.b_q.astype(float).copy(), engine.h_units.astype(float).copy(), sf, si,
-            np.zeros((4, max(U * S, 1)), np.int64), np.zeros((8, max(U * S, 1))),
+            np.empty((4, max(U * S, 1)), np.int64), np.empty((4, max(U * S, 1))),
             np.empty((3, 64), np.int64), np.empty(64))
 
 

@@ -294,3 +294,16 @@ def test_october_2025_replay_venue(insurance_fund, monkeypatch):
     assert list(calls) == [2]
     if insurance_fund == 5e6:
         assert result.engine_outputs[2]["adl_events"]["t"].size > 0
+
+
+@pytest.mark.parametrize("loss_rule", ["adl", "haircut"])
+def test_a_mark_of_zero_is_handled_as_the_engine_does(loss_rule):
+    """A feed overridden to 0 (a zero requirement: ratio -inf; the group's screen cannot be referenced)."""
+    rng, params, book = make_case(7, 300, 2, loss_rule, 0.5, 1e3, None)
+    marks, market = path(rng, 40, 2, "crash", 0.02)
+    marks[10:13, 0] = 0.0
+    marks[20, 1] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out, fills = compare(lambda: PerpEngine(0, book, params, (0, 1)), marks, market)
+    ev = reference_events(fills)
+    assert np.isneginf(ev["margin_ratio"]).any()
