@@ -43,7 +43,7 @@ from numba import njit
 from .compiled import _pairwise_sum
 from .perps import _SERIES, _INT_SERIES, _dot
 
-__all__ = ["perp_state", "new_log", "throttle_state", "supports_perp", "perp_finish", "perp_events",
+__all__ = ["perp_state", "new_log", "throttle_state", "supports_perp", "perp_finish", "perp_events", "perp_fills",
            "run_perp_kernel", "N_SERIES", "N_FILL"]
 
 _EPS = 1e-9          # perps._EPS
@@ -145,6 +145,35 @@ def perp_events(log, assets=None):
            "mode": np.where(ev_i[:k, 3] != 0, "isolated", "cross")}
     for c, name in enumerate(EV_F):
         out[name] = ev_f[:k, c].copy()
+    return out
+
+
+def perp_fills(log, fills_t, flows_tS, assets):
+    """What ``PerpEngine.step`` returned at each step: a list of ``Fills`` (events as the engine's dict of
+    arrays) or None, from the kernel's log, ``fills_t`` (T, N_FILL) and flows (T, S)."""
+    from .engines import Fills
+
+    ev_i, ev_f = log[0], log[1]
+    assets = tuple(int(a) for a in assets)
+    out = []
+    for t in range(fills_t.shape[0]):
+        row = fills_t[t]
+        if not row[FILL_RETURNED]:
+            out.append(None)
+            continue
+        n, waiting = int(row[FILL_COUNT]), int(row[FILL_WAITING])
+        if n == 0:
+            out.append(Fills(0, 0.0, 0.0, 0.0, (), None, waiting))
+            continue
+        lo = int(row[FILL_EV0])
+        sl = slice(lo, lo + n)
+        events = {"kind": "perp", "account": ev_i[sl, 1].copy(), "asset": ev_i[sl, 2].copy(),
+                  "mode": np.where(ev_i[sl, 3] != 0, "isolated", "cross")}
+        for c, name in enumerate(EV_F):
+            events[name] = ev_f[sl, c].copy()
+        flows = tuple((assets[s], float(flows_tS[t, s])) for s in range(len(assets)) if flows_tS[t, s] != 0.0)
+        out.append(Fills(n, float(row[FILL_GROSS]), float(row[FILL_FEES]), float(row[FILL_BAD]), flows, events,
+                         waiting))
     return out
 
 
@@ -742,8 +771,9 @@ def run_perp_kernel(engine, prices_tS, market_tS, cap_t=None):
 
     ``prices_tS`` (T, S): the marks it reads per listed asset (slot order); ``market_tS`` (T, S): the
     market prices of those assets; ``cap_t`` (T,) keeper capacity per step (-1: unlimited), or None for
-    the engine's own (its throttle compiled). Returns ``(finish, events, fills_t)``: what
-    ``engine.finish()`` returns, the events of the run (:func:`perp_events`), and ``fills_t`` (T, N_FILL).
+    the engine's own (its throttle compiled). Returns ``(finish, events, fills_t, log)``: what
+    ``engine.finish()`` returns, the events of the run (:func:`perp_events`), ``fills_t`` (T, N_FILL) and
+    the raw log; ``perp_fills(log, fills_t, finish["flow"], engine.assets)`` gives each step's ``Fills``.
     """
     P = np.ascontiguousarray(prices_tS, dtype=float)
     m = np.ascontiguousarray(market_tS, dtype=float)
@@ -761,4 +791,4 @@ def run_perp_kernel(engine, prices_tS, market_tS, cap_t=None):
     flows = np.zeros((T, S))
     fills = np.zeros((T, N_FILL))
     log = _drive(st, log, th, kc, P, m, caps, rows, flows, fills)
-    return perp_finish(st, log, rows, flows), perp_events(log), fills
+    return perp_finish(st, log, rows, flows), perp_events(log), fills, log

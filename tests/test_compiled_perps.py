@@ -51,7 +51,7 @@ def reference_events(fills):
 
 
 def assert_identical(ref_fills, ref_out, kern):
-    out, ev, fills_t = kern
+    out, ev, fills_t, _ = kern
     assert set(out) == set(ref_out)
     for k, v in ref_out.items():
         if k == "adl_events":
@@ -68,21 +68,24 @@ def assert_identical(ref_fills, ref_out, kern):
     for name in ("t",) + EVENT_FIELDS:
         if ref_ev["t"].size:
             np.testing.assert_array_equal(ev[name], ref_ev[name], err_msg=name)
-    # what each step returned (Fills or None)
-    S = out["flow"].shape[1]
-    for t, f in enumerate(ref_fills):
-        row = fills_t[t]
-        assert bool(row[cp.FILL_RETURNED]) == (f is not None), t
-        if f is None:
+    # what each step returned (Fills or None), rebuilt from the logs
+    kf = cp.perp_fills(ev_log_of(kern), fills_t, out["flow"], out.get("assets", ()))
+    assert len(kf) == len(ref_fills)
+    for t, (a, b) in enumerate(zip(kf, ref_fills)):
+        assert (a is None) == (b is None), t
+        if b is None:
             continue
-        got = (int(row[cp.FILL_COUNT]), row[cp.FILL_GROSS], row[cp.FILL_FEES], row[cp.FILL_BAD],
-               int(row[cp.FILL_WAITING]))
-        assert got == (f.count, f.notional_usd, f.repaid_usd, f.bad_debt_usd, f.waiting), t
-        flows = tuple((out["assets"][s], float(out["flow"][t, s])) for s in range(S) if out["flow"][t, s] != 0.0)
-        assert flows == f.flows, t
-        if f.count:
-            lo = int(row[cp.FILL_EV0])
-            np.testing.assert_array_equal(ev["account"][lo:lo + f.count], f.events["account"])
+        assert a[:5] == b[:5] and a.waiting == b.waiting, (t, a[:5], b[:5])
+        assert (a.events is None) == (b.events is None), t
+        if b.events is not None:
+            assert set(a.events) == set(b.events) and a.events["kind"] == b.events["kind"] == "perp"
+            for name in EVENT_FIELDS:
+                np.testing.assert_array_equal(a.events[name], b.events[name], err_msg=f"step {t}: {name}")
+                assert a.events[name].dtype == np.asarray(b.events[name]).dtype, name
+
+
+def ev_log_of(kern):
+    return kern[3]
 
 
 def compare(make_engine, marks, market, cap_t=None):
@@ -214,7 +217,7 @@ def test_large_books_regroup_and_run_the_fund_dry(loss_rule, S, monkeypatch):
 
 def test_a_venue_that_is_never_stepped_finishes_as_the_engine():
     _, params, book = make_case(0, 10, 1, "adl", 0.5, 1e3, None)
-    out, _, _ = cp.run_perp_kernel(PerpEngine(0, book, params, (0,)), np.zeros((0, 1)), np.zeros((0, 1)))
+    out, _, _, _ = cp.run_perp_kernel(PerpEngine(0, book, params, (0,)), np.zeros((0, 1)), np.zeros((0, 1)))
     ref = PerpEngine(0, book, params, (0,)).finish()
     assert set(out) == set(ref)
     for k in ref:
@@ -307,3 +310,41 @@ def test_a_mark_of_zero_is_handled_as_the_engine_does(loss_rule):
         out, fills = compare(lambda: PerpEngine(0, book, params, (0, 1)), marks, market)
     ev = reference_events(fills)
     assert np.isneginf(ev["margin_ratio"]).any()
+
+
+def test_several_venues_stepped_from_one_numba_loop(monkeypatch):
+    """How the compiled step loop calls the venue: states in a tuple, logs in a typed List, one call per venue
+    per step, the throttle compiled; each venue identical to its engine in the reference run."""
+    from numba import njit
+    from numba.typed import List
+
+    from coupling_lab.perp_scenarios import fund_world
+
+    world = fund_world("adl", 0.5, 5e4)
+    result, calls = recorded_run(world, monkeypatch)
+    K = len(calls)
+    T = world.n_steps
+    marks = np.stack([np.array([r[0] for r in calls[k]], dtype=float) for k in range(K)])      # (K, T, S)
+    market = np.stack([np.array([r[1] for r in calls[k]], dtype=float) for k in range(K)])
+    engines = [world.platforms[k].make_engine(k, world.books[k], world.assets_of(k), world) for k in range(K)]
+    states = tuple(cp.perp_state(e) for e in engines)
+    ths = tuple(cp.throttle_state(e) for e in engines)
+    logs = List([cp.new_log(4) for _ in range(K)])
+    rows = np.zeros((K, T, cp.N_SERIES))
+    flows = np.zeros((K, T, 1))
+    fills = np.zeros((K, T, cp.N_FILL))
+
+    @njit
+    def loop(states, ths, logs, marks, market, rows, flows, fills):
+        for t in range(marks.shape[1]):
+            for k in range(len(states)):
+                P = marks[k, t].copy()
+                cap = cp._perp_capacity(ths[k], t, P, -1) if ths[k][0][cp.TH_ACTIVE] else -1
+                logs[k] = cp._perp_step(states[k], logs[k], t, P, market[k, t].copy(), cap, rows[k], flows[k],
+                                        fills[k, t])
+
+    loop(states, ths, logs, marks, market, rows, flows, fills)
+    for k in range(K):
+        kern = (cp.perp_finish(states[k], logs[k], rows[k], flows[k]), cp.perp_events(logs[k]), fills[k], logs[k])
+        assert_identical([r[2] for r in calls[k]], result.engine_outputs[k], kern)
+    assert sum(int(logs[k][4][0]) for k in range(K)) > 4       # the logs grew past their first size
