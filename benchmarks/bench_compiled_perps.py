@@ -7,8 +7,10 @@ Each venue is fed the marks and market prices its reference run reads
 (recorded from ``loop._run_reference``); the figure is the median wall time of
 ``PerpEngine.step`` over every step plus ``finish()``, against
 ``run_perp_kernel`` (state arrays, every step, the finish dict) on a fresh
-engine. Building the engine (shared by both) is not timed. The two give the
-same numbers bit for bit (tests/test_compiled_perps.py).
+engine; "steps only" is the compiled steps alone (``_drive``: what a numba step
+loop pays per venue, without building the state arrays or the finish dict).
+Building the engine (shared by both) is not timed. The two give the same
+numbers bit for bit (tests/test_compiled_perps.py).
 """
 from __future__ import annotations
 
@@ -85,6 +87,17 @@ def kernel(make, marks, market):
     return time.perf_counter() - t0
 
 
+def steps_only(make, marks, market):
+    """The compiled steps alone (what a numba step loop pays): no state building, no finish dict."""
+    eng = make()
+    st, log, th = cp.perp_state(eng), cp.new_log(), cp.throttle_state(eng)
+    T, S = marks.shape
+    rows, flows, fills = np.zeros((T, cp.N_SERIES)), np.zeros((T, S)), np.zeros((T, cp.N_FILL))
+    t0 = time.perf_counter()
+    cp._drive(st, log, th, -1, marks, market, np.empty(0, np.int64), rows, flows, fills)
+    return time.perf_counter() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -103,11 +116,12 @@ def main():
         ("two-asset venue, 100,000 traders x 1,440 steps", big_venue(20_000 if args.quick else 100_000)),
     ]
     kernel(*venues[0][1])  # load the compiled code (numba's cache)
-    print(f"{'venue':74s} {'PerpEngine':>11s} {'kernel':>10s} {'ratio':>7s}")
+    print(f"{'venue':72s} {'PerpEngine':>11s} {'kernel':>10s} {'ratio':>6s} {'steps only':>11s} {'ratio':>7s}")
     for label, (make, marks, market) in venues:
         r = statistics.median(reference(make, marks, market) for _ in range(reps))
         k = statistics.median(kernel(make, marks, market) for _ in range(reps))
-        print(f"{label:74s} {r * 1e3:8.2f} ms {k * 1e3:7.2f} ms {r / k:6.1f}x")
+        s = statistics.median(steps_only(make, marks, market) for _ in range(reps))
+        print(f"{label:72s} {r * 1e3:8.2f} ms {k * 1e3:7.2f} ms {r / k:5.1f}x {s * 1e3:8.2f} ms {r / s:6.1f}x")
 
 
 if __name__ == "__main__":

@@ -21,19 +21,24 @@ random books and the lessons' venues (tests/test_compiled_perps.py).
 ``protections.Throttle.capacity``) is compiled too: :func:`throttle_state`
 and :func:`_perp_capacity`.
 
-Calling it from a numba loop::
+Calling it from a numba loop (tests/test_compiled_perps.py runs this with three venues)::
 
-    st = perp_state(engine)                 # Python, once per venue
-    log = new_log(S)                        # Python, once per venue
-    th = throttle_state(engine)             # Python, once per venue
-    rows = np.zeros((T, N_SERIES)); flow = np.zeros((T, S)); fill = np.zeros(N_FILL)
-    ...                                     # inside the njit loop, at step t:
-    cap = _perp_capacity(th, t, P) if th[0][TH_ACTIVE] else keeper_cap   # -1: unlimited
-    log = _perp_step(st, log, t, P, f, cap, rows, flow, fill)
-    # fill[FILL_RETURNED] != 0 when PerpEngine.step returns Fills (else None);
-    # the step's events are log rows fill[FILL_EV0] .. log[4][0]
-    ...
-    out = perp_finish(st, log, rows[:T], flow[:T])   # Python, after the loop: PerpEngine.finish()
+    # Python, once per venue k (a constructed, not yet stepped PerpEngine):
+    states = tuple(perp_state(e) for e in engines)      # same array types: a homogeneous tuple
+    ths = tuple(throttle_state(e) for e in engines)
+    logs = numba.typed.List([new_log() for e in engines])
+    rows = np.zeros((K, T, N_SERIES)); flows = np.zeros((K, T, S)); fills = np.zeros((K, T, N_FILL))
+    # inside the njit loop, step t, venue k: P the marks it read (S,), f the market prices of its assets (S,)
+    cap = _perp_capacity(ths[k], t, P, keeper_cap) if ths[k][0][TH_ACTIVE] else keeper_cap   # -1: unlimited
+    logs[k] = _perp_step(states[k], logs[k], t, P, f, cap, rows[k], flows[k], fills[k, t])
+    # fills[k, t, FILL_RETURNED] == 0: the engine's step returned None; else Fills(count, gross notional,
+    # fees, bad debt, flows[k, t] (the nonzero entries), events = log rows FILL_EV0 .. FILL_EV0 + count,
+    # waiting). Python, after the loop:
+    out_k = perp_finish(states[k], logs[k], rows[k], flows[k])       # == PerpEngine.finish()
+    fills_k = perp_fills(logs[k], fills[k], flows[k], engines[k].assets)   # == what each step returned
+
+``_perp_capacity`` must be asked every step when the throttle is active (the
+circuit breaker watches the reads), as ``PerpEngine.step`` asks it.
 """
 from __future__ import annotations
 
