@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from coupling_lab import compiled_perps as cp
 from coupling_lab.loop import _run_reference
-from coupling_lab.perps import PerpEngine, PerpParams, PerpPopulation, draw_perp_book
+from coupling_lab.perps import PerpBook, PerpEngine, PerpParams, PerpPopulation, draw_perp_book
 from coupling_lab.protections.throttle import CircuitBreaker, keeper_outage
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -348,3 +348,17 @@ def test_several_venues_stepped_from_one_numba_loop(monkeypatch):
         kern = (cp.perp_finish(states[k], logs[k], rows[k], flows[k]), cp.perp_events(logs[k]), fills[k], logs[k])
         assert_identical([r[2] for r in calls[k]], result.engine_outputs[k], kern)
     assert sum(int(logs[k][4][0]) for k in range(K)) > 4       # the logs grew past their first size
+
+
+def test_a_venue_without_units_and_a_venue_on_later_world_assets():
+    book = PerpBook(np.zeros((3, 1)), np.zeros(3), "isolated")           # no position, no margin: no unit
+    out, _ = compare(lambda: PerpEngine(0, book, PerpParams(), (0,)), np.full((5, 1), 100.0),
+                     np.full((5, 1), 100.0))
+    assert out["balance"].tolist() == [0.0, 0.0, 0.0]
+    rng = np.random.default_rng(4)
+    p0 = np.array([100.0, 5.0])
+    book = draw_perp_book(rng, PerpPopulation(n_accounts=300, pair_share=0.3, basket_share=0.2, leverage_median=10.0),
+                          p0, assets=(1, 3), n_assets=4)
+    marks, market = path(rng, 50, 2, "jumps", 0.02)
+    out, fills = compare(lambda: PerpEngine(0, book, PerpParams(insurance_fund=1e3), (1, 3)), marks, market)
+    assert out["assets"] == (1, 3) and set(reference_events(fills)["asset"].tolist()) >= {1, 3}
