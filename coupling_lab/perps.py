@@ -40,6 +40,11 @@ sorted once, a step is two binary searches per asset), and units on several
 assets (or changed by ADL) are screened by the relative price move they can
 stand; only the candidates are tested exactly. A haircut changes every
 winner's balance and rebuilds the sorted keys (a step of O(n log n)).
+
+Products over the listed assets (:math:`Q_u \cdot P`, requirements, notionals)
+are summed in a fixed order by ``_dot``, not by BLAS, and column sums are pairwise
+per column (``_colsum``): :mod:`coupling_lab.compiled_perps` reproduces the venue
+bit for bit with the same operations.
 """
 from __future__ import annotations
 
