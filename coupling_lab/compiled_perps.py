@@ -17,6 +17,14 @@ liquidation-price keys, ``"right"`` on the group's screening keys), the same
 stable sorts, dirty list and regroup thresholds. Tested against the engine on
 random books and the lessons' venues (tests/test_compiled_perps.py).
 
+**Limits.** Nothing of the engine is left out (:func:`supports_perp` only
+refuses what is not a perp venue, or a book too large for the packed sort
+keys, above about 3e8 accounts). Marks of 0 are covered (a zero requirement:
+margin ratio ``-inf``; the group's screen is then never referenced), NaN
+marks or market prices are not: the world never produces them (prices are
+exponentials, oracle overrides multiply by a factor > 0), and the two paths
+would handle a NaN differently in ``max`` and ``searchsorted``.
+
 **The throttle** (keeper outages and the circuit breaker,
 ``protections.Throttle.capacity``) is compiled too: :func:`throttle_state`
 and :func:`_perp_capacity`.
