@@ -40,6 +40,11 @@ sorted once, a step is two binary searches per asset), and units on several
 assets (or changed by ADL) are screened by the relative price move they can
 stand; only the candidates are tested exactly. A haircut changes every
 winner's balance and rebuilds the sorted keys (a step of O(n log n)).
+
+Products over the listed assets (:math:`Q_u \cdot P`, requirements, notionals)
+are summed in a fixed order by ``_dot``, not by BLAS, and column sums are pairwise
+per column (``_colsum``): :mod:`coupling_lab.compiled_perps` reproduces the venue
+bit for bit with the same operations.
 """
 from __future__ import annotations
 
@@ -79,6 +84,25 @@ def _tie_groups(values):
     g = np.empty(v.size, dtype=np.int64)
     g[o] = np.concatenate([[0], np.cumsum(gap)]) if v.size else np.empty(0, np.int64)
     return g
+
+
+
+def _dot(Q, x):
+    """``Q @ x`` summed over the assets in order, ``Q[..., 0] x_0 + Q[..., 1] x_1 + ...``.
+
+    One rounding per product and per addition, in a fixed order: BLAS's
+    matrix-vector product may use fused multiply-adds and its own order, so
+    :mod:`coupling_lab.compiled_perps` could not reproduce it bit for bit.
+    """
+    r = Q[..., 0] * x[0]
+    for s in range(1, x.shape[0]):
+        r = r + Q[..., s] * x[s]
+    return r
+
+
+def _colsum(Q):
+    """``Q.sum(axis=0)`` as one pairwise sum per column (NumPy's order along the rows of a 2-D array is not)."""
+    return np.array([Q[:, s].sum() for s in range(Q.shape[1])])
 
 
 def hyperliquid_mmr(max_leverage):
@@ -488,8 +512,8 @@ class PerpEngine:
             self.g_idx, self.g_z = members, np.empty(0)
             return
         Qm = self.Q[members]
-        slack = self.base[members] + Qm @ P - np.abs(Qm) @ (self.mmr * P)
-        w = np.abs(Qm - self.mmr * np.abs(Qm)) @ P
+        slack = self.base[members] + _dot(Qm, P) - _dot(np.abs(Qm), self.mmr * P)
+        w = _dot(np.abs(Qm - self.mmr * np.abs(Qm)), P)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(w > 0, slack / np.where(w > 0, w, 1.0), np.where(slack > 0, np.inf, -np.inf))
         o = np.argsort(z, kind="stable")
@@ -542,7 +566,7 @@ class PerpEngine:
     # --- one step ---------------------------------------------------------
     def balance(self, units, P):
         """USD balances of ``units`` at marks ``P`` (VM included)."""
-        return self.base[units] + self.Q[units] @ P
+        return self.base[units] + _dot(self.Q[units], P)
 
     def step(self, t, prices, market):
         P = np.array(prices, dtype=float)
@@ -550,19 +574,19 @@ class PerpEngine:
         f = np.array([market[a] for a in self.assets], dtype=float)
         if self.P_prev is None:
             self.entry = np.broadcast_to(P, self.Q.shape).copy()
-            self.base = self.bal0 - self.Q @ P
+            self.base = self.bal0 - _dot(self.Q, P)
             self.P_prev = P
             self._rebuild(P)
         dP = P - self.P_prev
-        vb = float(self.b_q @ dP)                    # 1. variation margin (traders: implicit in base + Q.P)
+        vb = float(_dot(self.b_q, dP))                    # 1. variation margin (traders: implicit in base + Q.P)
         self.b_bal += vb
         cap = self.throttle.capacity(t, prices) if self.throttle.active else self.params.keeper_capacity
         cand, n_group = self._candidates(P)          # 2. maintenance
         liq = np.empty(0, np.int64)
         if cand.size:
             Qc = self.Q[cand]
-            M = self.base[cand] + Qc @ P
-            req = np.abs(Qc) @ (self.mmr * P)
+            M = self.base[cand] + _dot(Qc, P)
+            req = _dot(np.abs(Qc), self.mmr * P)
             under = M < req
             if under.any():
                 liq = cand[under]
@@ -608,7 +632,7 @@ class PerpEngine:
         if self.params.loss_rule == "haircut" and shortfall > 0:
             self._rebuild(P)
         self.P_prev = P
-        hedge = self.h_cash + float(self.h_units @ f) if self.hedged else 0.0
+        hedge = self.h_cash + float(_dot(self.h_units, f)) if self.hedged else 0.0
         if out is None and waiting == 0:                 # a quiet step: one row, mostly zeros
             self.rows.append((self.fund, 0.0, 0.0, 0.0, 0.0, 0, 0.0, self.b_bal, hedge, 0, 0, 0.0, 0.0, 0.0, 0.0, 0))
             self.flow_rows.append(None)
@@ -626,10 +650,10 @@ class PerpEngine:
 
     def _liquidate(self, t, liq, P, f, ratio):
         Qc = self.Q[liq]
-        M = self.base[liq] + Qc @ P
-        close = Qc @ (f - P)
+        M = self.base[liq] + _dot(Qc, P)
+        close = _dot(Qc, f - P)
         E = M + close
-        notional = np.abs(Qc) @ f
+        notional = _dot(np.abs(Qc), f)
         fee_full = self.params.phi * notional
         fee = np.minimum(fee_full, np.maximum(E, 0.0))
         paid = np.zeros(liq.size)
@@ -647,7 +671,7 @@ class PerpEngine:
                 F += fl[n]
         self.fund = F
         after = np.where(E < 0.0, -deficit, E - fee)
-        net_q = Qc.sum(axis=0)
+        net_q = _colsum(Qc)
         self.b_q += net_q                            # the backstop takes the positions over ...
         self.b_bal -= float(close.sum())             # ... paying the close-out difference
         self.h_units -= net_q                        # ... and hedges in spot at m^a_t
@@ -674,7 +698,7 @@ class PerpEngine:
         return events, shortfall, deficit, bank_units, sides
 
     def _haircut(self, S_t, dP, vb):
-        v = self.Q @ dP                              # step-t VM of every unit still open (liquidated: Q = 0)
+        v = _dot(self.Q, dP)                              # step-t VM of every unit still open (liquidated: Q = 0)
         win = v > 0
         G = float(v[win].sum()) + (vb if vb > 0 else 0.0)
         if G <= 0.0:
@@ -714,7 +738,7 @@ class PerpEngine:
             if rem <= 0.0:
                 break
             uu, s, u = int(units[o]), int(slots[o]), float(us[o])
-            Mcur = float(self.base[uu] + Q[uu] @ P)
+            Mcur = float(self.base[uu] + _dot(Q[uu], P))
             x = min(rem, u, Mcur)
             if x <= 0.0:
                 continue
@@ -723,7 +747,7 @@ class PerpEngine:
             Q[uu, s] -= dq
             self.b_q[s] += dq
             Mnew = Mcur - x
-            self.base[uu] = Mnew - Q[uu] @ P
+            self.base[uu] = Mnew - _dot(Q[uu], P)
             rem -= x
             n_cut += 1
             usd += abs(dq) * P[s]
