@@ -52,6 +52,10 @@ KERNELS = ("auto", "compiled", "reference")
 
 from ._numba import _inline, _jit, _pairwise_sum, _sum, njit  # noqa: F401  (_pairwise_sum: tested here)
 
+if njit is not None:
+    from .compiled_perps import (FILL_BAD, FILL_COUNT, FILL_FEES, FILL_GROSS, FILL_RETURNED, FILL_WAITING, TH_ACTIVE,
+                                 _perp_capacity, _perp_step)
+
 _default = [None]
 _THREADED_SORT = 500_000  # accounts in a world from which the books are sorted on several threads
 
@@ -98,9 +102,19 @@ def supports(world):
     for j, rules in enumerate(world.feed_rules):
         if any(type(r) is not AnswerBounds for r in rules):
             return f"feed {j} has a feed-side rule other than AnswerBounds"
+    from .compiled_perps import supports_perp
+    from .perps import PerpParams
+
     for k, p in enumerate(world.platforms):
+        if type(p) is PerpParams:
+            why = supports_perp(p, world.books[k])
+            if why is not None:
+                return f"platform {k}: {why}"
+            if world.read_guards and world.read_guards[k]:
+                return f"platform {k} is a perp venue reading through read guards"
+            continue
         if type(p) is not PlatformParams:
-            return f"platform {k} is not a lending platform"
+            return f"platform {k} is neither a lending platform nor a perp venue"
         if len(world.feeds_of(k)) > 1:
             if p.rate_limit is not None or p.breaker is not None:
                 return f"platform {k} accepts several assets under a rate limit or circuit breaker"
@@ -332,7 +346,7 @@ def _loop(ex_ta, keep_a, depth_a,
           out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
           hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
           acc_ptr, coll, debt, acc, n_main_l,
-          ev_cap):
+          ev_cap, perp_k, perp_st, perp_th, perp_logs, perp_cap, perp_rows, perp_flows, perp_fill):
     T, A = ex_ta.shape
     J = unit_raw_tj.shape[1]
     V = unit_tv.shape[1]
@@ -493,6 +507,30 @@ def _loop(ex_ta, keep_a, depth_a,
             flow[a] = 0.0
         for k in range(K):
             l = slot_ptr[k]  # the platform's first (with one asset: only) ledger
+            if perp_k[k] >= 0:  # a perp venue: PerpEngine.step (compiled_perps), every step
+                v = perp_k[k]
+                S = slot_ptr[k + 1] - l
+                P, f = np.empty(S), np.empty(S)
+                for s in range(S):
+                    P[s], f[s] = oracle_tj[t, feed_l[l + s]], m[asset_l[l + s]]
+                read_tk[t, k] = P[0]
+                th = perp_th[v]
+                cap = _perp_capacity(th, t, P, perp_cap[v]) if th[0][TH_ACTIVE] else perp_cap[v]
+                fill = perp_fill[v, t]
+                perp_logs[v] = _perp_step(perp_st[v], perp_logs[v], t, P, f, cap, perp_rows[v], perp_flows[v], fill)
+                if fill[FILL_RETURNED] != 0.0:  # Recorder.fills
+                    count_tk[t, k] = int(fill[FILL_COUNT])
+                    notional_tk[t, k] = fill[FILL_GROSS]
+                    repaid_tk[t, k] = fill[FILL_FEES]
+                    bad_tk[t, k] = fill[FILL_BAD]
+                    waiting_tk[t, k] = int(fill[FILL_WAITING])
+                    for s in range(S):
+                        q = perp_flows[v][t, s]
+                        if q != 0.0:
+                            a = asset_l[l + s]
+                            flow_ta[t, a] += q
+                            flow[a] += q
+                continue
             if slot_ptr[k + 1] - l > 1:
                 # 4-6 for a platform of several assets (LendingEngine._round): the candidates of all
                 # its ledgers in one queue, lowest health first, ties by account, under one capacity
@@ -860,14 +898,18 @@ def _inputs(world, orders=None):
     venues = _shared_venues(world, orders)
     src = [np.asarray(o.sources, dtype=np.int64) for o in world.oracles]
     stale_tj, override_tj = fault_masks(world.oracle_faults, T, J, world.provider_of_feed)
-    params = world.platforms
-    # the ledgers: one per platform and asset it accepts (platform k's are slot_ptr[k]..slot_ptr[k + 1])
+    from .margin import PlatformParams
+
+    venue = [not isinstance(p, PlatformParams) for p in world.platforms]  # perp venues (supports checks)
+    params = tuple(PlatformParams() if v else p for p, v in zip(world.platforms, venue))  # lending arrays: neutral
+    # the ledgers: one per platform and asset it accepts (platform k's are slot_ptr[k]..slot_ptr[k + 1]);
+    # a perp venue has its slots (feed, asset) but no accounts in them
     slot_k = [k for k in range(K) for _ in world.assets_of(k)]
     slot_ptr = np.concatenate([[0], np.cumsum([len(world.assets_of(k)) for k in range(K)])]).astype(np.int64)
     feed_l = np.array([j for k in range(K) for j in world.feeds_of(k)], dtype=np.int64)
     asset_l = np.array([a for k in range(K) for a in world.assets_of(k)], dtype=np.int64)
     lt_l = np.array([params[k].lt_of(int(a)) for k, a in zip(slot_k, asset_l)], dtype=float)
-    members = [None if len(world.assets_of(k)) == 1 else
+    members = [np.empty(0, np.int64) if venue[k] else None if len(world.assets_of(k)) == 1 else
                np.flatnonzero(world.books[k].asset_of_accounts() == a) for k, a in zip(slot_k, asset_l)]
     # answer bounds (MODEL.md §9): a feed publishes only candidates in [lo, hi], every bound of it at once
     lo_j, hi_j = np.full(J, -np.inf), np.full(J, np.inf)
@@ -879,6 +921,7 @@ def _inputs(world, orders=None):
     for f in world.platform_faults:
         out_tk[f.t0:f.t1, f.platform] = True
     throttled_k = out_tk.any(axis=0) | np.array([p.breaker is not None for p in params], dtype=np.bool_)
+    throttled_k &= ~np.array(venue, dtype=np.bool_)  # a perp venue's throttle is its own (compiled_perps)
     # read-side guards: at most one of each, in the order delay -> anchor band -> fallback (World checks it)
     hop_k, awin_k, band_k = np.zeros(K, np.int64), np.zeros(K, np.int64), np.zeros(K)
     fb_alt_k, fb_timeout_k = np.full(K, -1, np.int64), np.zeros(K, np.int64)
@@ -900,6 +943,8 @@ def _inputs(world, orders=None):
     acc, n_main = np.zeros(acc_ptr[-1], np.int32), np.zeros(L, np.int64)  # int32: a book is < 2**31 accounts
 
     def first_order(l):
+        if venue[slot_k[l]]:
+            return np.empty(0, np.int64)
         b, lt, base = world.books[slot_k[l]], lt_l[l], acc_ptr[l]
         c, d = b.collateral, b.debt
         key = (id(b), float(lt), None if members[l] is None else int(asset_l[l]))
@@ -945,8 +990,50 @@ def _inputs(world, orders=None):
         np.array([0 if p.rate_limit is None else p.rate_limit.window for p in params], dtype=np.int64),
         acc_ptr, coll, debt, acc, n_main,
         max(1024, 2 * int(acc_ptr[-1])),
+        *_perp_inputs(world, venue),
     )
     return venues, main, args
+
+
+_NO_VENUES = []  # the perp arguments of a world without perp venues: one venue never stepped (made once)
+
+
+def _perp_inputs(world, venue):
+    """The compiled loop's perp arguments: each venue's state, throttle, log, keeper capacity and outputs.
+
+    ``perp_k`` maps a platform to its venue (-1: lending). The states, logs and
+    output rows are typed lists (numba), so one compiled loop serves any
+    number of venues; a world without venues passes a single idle one.
+    """
+    from numba.typed import List
+
+    from .compiled_perps import N_FILL, N_SERIES, new_log, perp_state, throttle_state
+
+    K, T = world.n_platforms, world.n_steps
+    ks = [k for k in range(K) if venue[k]]
+    if not ks and _NO_VENUES:
+        return (np.full(K, -1, np.int64), *_NO_VENUES[0])
+    if ks:
+        engines = [world.platforms[k].make_engine(k, world.books[k], world.assets_of(k), world) for k in ks]
+    else:
+        from .perps import PerpBook, PerpParams
+
+        engines = [PerpParams().make_engine(0, PerpBook(np.zeros((1, 1)), np.ones((1, 1)), "cross"), (0,))]
+    lists = [List() for _ in range(5)]
+    for e in engines:
+        S = len(e.assets)
+        for lst, item in zip(lists, (perp_state(e), throttle_state(e), new_log(), np.zeros((T, N_SERIES)),
+                                     np.zeros((T, S)))):
+            lst.append(item)
+    caps = np.array([-1 if e.params.keeper_capacity is None else e.params.keeper_capacity for e in engines],
+                    dtype=np.int64)
+    rest = (lists[0], lists[1], lists[2], caps, lists[3], lists[4], np.zeros((len(engines), T if ks else 1, N_FILL)))
+    perp_k = np.full(K, -1, np.int64)
+    if not ks:
+        _NO_VENUES.append(rest)
+        return (perp_k, *rest)
+    perp_k[ks] = np.arange(len(ks))
+    return (perp_k, *rest)
 
 
 def run_measures(world, orders=None):
@@ -995,10 +1082,17 @@ def run_compiled(world, orders=None):
     throttled_k, acc_ptr, slot_ptr = (args[_ARG[name]] for name in ("throttled_k", "acc_ptr", "slot_ptr"))
     feed_l, asset_l = args[_ARG["feed_l"]], args[_ARG["asset_l"]]
     coll, debt, acc = (args[_ARG[name]] for name in ("coll", "debt", "acc"))
+    perp_k = args[_ARG["perp_k"]]
+    venues_out, perp_events = _perp_outputs(world, perp_k, *(args[_ARG[name]] for name in (
+        "perp_st", "perp_logs", "perp_rows", "perp_flows", "perp_fill")))
     del args
     # the balances back in account order, then the kernel's copies go (a big book is not held twice over)
     collateral_k, debt_k = [], []
     for k, b in enumerate(world.books):
+        if perp_k[k] >= 0:  # a perp venue keeps no lending balances
+            collateral_k.append(None)
+            debt_k.append(None)
+            continue
         ledgers = range(slot_ptr[k], slot_ptr[k + 1])
         if len(ledgers) == 1 and int(main[ledgers[0]]) == b.n_accounts:  # every account was in the ledger
             c, d = np.empty(b.n_accounts), np.empty(b.n_accounts)
@@ -1021,7 +1115,9 @@ def run_compiled(world, orders=None):
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": price}
     outputs = []
     for k, p in enumerate(world.platforms):
-        if p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:
+        if perp_k[k] >= 0:
+            outputs.append(venues_out[perp_k[k]])
+        elif p.keeper_capacity is None and not throttled_k[k] and p.rate_limit is None:
             outputs.append({})
         else:
             outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
@@ -1030,7 +1126,41 @@ def run_compiled(world, orders=None):
         raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tk[:, k:k + 1] for k in guarded},
         count_tk=count_tk, notional_tk=notional_tk,
         repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events, collateral_k=tuple(collateral_k),
-        debt_k=tuple(debt_k), events_by_kind={}, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))
+        debt_k=tuple(debt_k), events_by_kind=perp_events, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))
+
+
+def _perp_outputs(world, perp_k, states, logs, rows, flows, fills):
+    """Each perp venue's ``finish()`` dict, and ``events_by_kind`` as the reference's Recorder builds it.
+
+    The Recorder keeps one piece per step and venue that liquidated, in step
+    then platform order, with the columns ``t``, ``platform``, ``kind`` and the
+    engine's event fields.
+    """
+    from .compiled_perps import EV_F, FILL_COUNT, perp_finish
+
+    ks = np.flatnonzero(perp_k >= 0)
+    outs = [perp_finish(states[v], logs[v], rows[v], flows[v]) for v in range(ks.size)]
+    cols = {name: [] for name in ("t", "platform", "account", "asset", "mode", *EV_F)}
+    for v, k in enumerate(ks):
+        ev_i, ev_f, _, _, counts = logs[v]
+        n = int(counts[0])
+        cols["t"].append(ev_i[:n, 0])
+        cols["platform"].append(np.full(n, k, np.int64))
+        cols["account"].append(ev_i[:n, 1])
+        cols["asset"].append(ev_i[:n, 2])
+        cols["mode"].append(np.where(ev_i[:n, 3] != 0, "isolated", "cross"))
+        for c, name in enumerate(EV_F):
+            cols[name].append(ev_f[:n, c])
+    n_all = sum(int(fills[v, :, FILL_COUNT].sum()) for v in range(ks.size))
+    if n_all == 0:
+        return outs, {}
+    joined = {name: np.concatenate(parts) for name, parts in cols.items()}
+    order = np.lexsort((joined["platform"], joined["t"]))  # stable: each venue's own order within a step
+    events = {"t": joined["t"][order], "platform": joined["platform"][order],
+              "kind": np.full(order.size, "perp")}
+    for name in ("account", "asset", "mode", *EV_F):
+        events[name] = joined[name][order]
+    return outs, {"perp": events}
 
 
 def warm():

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .compiled import _pairwise_sum
+from ._numba import _pairwise_sum
 from .perps import _SERIES, _INT_SERIES, _dot
 
 __all__ = ["perp_state", "new_log", "throttle_state", "supports_perp", "perp_finish", "perp_events", "perp_fills",
