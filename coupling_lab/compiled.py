@@ -995,6 +995,40 @@ def _inputs(world, orders=None):
     return venues, main, args
 
 
+if njit is not None:
+    from numba.typed import List
+
+    # typed lists made in compiled (cached) functions: made from Python, each element type would be
+    # compiled again in every fresh process (about 0.5 s a list)
+    @_jit
+    def _venue_lists(st, th, log, rows, flows):
+        """Five typed lists, one entry each: a venue's state, throttle, log, rows and flows."""
+        a = List()
+        a.append(st)
+        b = List()
+        b.append(th)
+        c = List()
+        c.append(log)
+        d = List()
+        d.append(rows)
+        e = List()
+        e.append(flows)
+        return a, b, c, d, e
+
+    @_jit
+    def _venue_items(states, logs, rows, flows, v):
+        """Venue ``v``'s state, log, rows and flows (read in a compiled function, for the same reason)."""
+        return states[v], logs[v], rows[v], flows[v]
+
+    @_jit
+    def _venue_append(lists, st, th, log, rows, flows):
+        lists[0].append(st)
+        lists[1].append(th)
+        lists[2].append(log)
+        lists[3].append(rows)
+        lists[4].append(flows)
+
+
 _NO_VENUES = []  # the perp arguments of a world without perp venues: one venue never stepped (made once)
 
 
@@ -1005,8 +1039,6 @@ def _perp_inputs(world, venue):
     output rows are typed lists (numba), so one compiled loop serves any
     number of venues; a world without venues passes a single idle one.
     """
-    from numba.typed import List
-
     from .compiled_perps import N_FILL, N_SERIES, new_log, perp_state, throttle_state
 
     K, T = world.n_platforms, world.n_steps
@@ -1019,12 +1051,13 @@ def _perp_inputs(world, venue):
         from .perps import PerpBook, PerpParams
 
         engines = [PerpParams().make_engine(0, PerpBook(np.zeros((1, 1)), np.ones((1, 1)), "cross"), (0,))]
-    lists = [List() for _ in range(5)]
+    lists = None
     for e in engines:
-        S = len(e.assets)
-        for lst, item in zip(lists, (perp_state(e), throttle_state(e), new_log(), np.zeros((T, N_SERIES)),
-                                     np.zeros((T, S)))):
-            lst.append(item)
+        item = (perp_state(e), throttle_state(e), new_log(), np.zeros((T, N_SERIES)), np.zeros((T, len(e.assets))))
+        if lists is None:
+            lists = _venue_lists(*item)
+        else:
+            _venue_append(lists, *item)
     caps = np.array([-1 if e.params.keeper_capacity is None else e.params.keeper_capacity for e in engines],
                     dtype=np.int64)
     rest = (lists[0], lists[1], lists[2], caps, lists[3], lists[4], np.zeros((len(engines), T if ks else 1, N_FILL)))
@@ -1139,10 +1172,11 @@ def _perp_outputs(world, perp_k, states, logs, rows, flows, fills):
     from .compiled_perps import EV_F, FILL_COUNT, perp_finish
 
     ks = np.flatnonzero(perp_k >= 0)
-    outs = [perp_finish(states[v], logs[v], rows[v], flows[v]) for v in range(ks.size)]
+    items = [_venue_items(states, logs, rows, flows, v) for v in range(ks.size)]
+    outs = [perp_finish(*item) for item in items]
     cols = {name: [] for name in ("t", "platform", "account", "asset", "mode", *EV_F)}
-    for v, k in enumerate(ks):
-        ev_i, ev_f, _, _, counts = logs[v]
+    for (_, log, _, _), k in zip(items, ks):
+        ev_i, ev_f, _, _, counts = log
         n = int(counts[0])
         cols["t"].append(ev_i[:n, 0])
         cols["platform"].append(np.full(n, k, np.int64))
@@ -1164,8 +1198,10 @@ def _perp_outputs(world, perp_k, states, logs, rows, flows, fills):
 
 
 def warm():
-    """Compile (or load from the on-disk cache) the compiled loop by running one small world."""
+    """Compile (or load from the on-disk cache) the compiled loop: one small lending world, one with two perp venues."""
     from .config import Config, build
+    from .perp_scenarios import fund_world
     from .scenarios import CrashScenario
 
+    run_compiled(fund_world(n_venues=2, n_traders=20, n_steps=30))
     return run_compiled(build(Config(scenario=CrashScenario(n_steps=50, start=10, duration=20)), seed=0))
