@@ -13,6 +13,9 @@ Rows (targets from issue 16, point 3):
       and with the cache built (``python -m coupling_lab.cache``, Binder's postBuild)
   (e) a Voila lesson's first render (page request to the first painted figure), cache
       empty and cache built, in headless chromium
+  (f) the perp lessons' worlds (09 margin modes, 10 three venues, 11 the October 2025
+      replay), ``run(world)``: median wall time, compiled and reference
+  (g) a world with a platform of two assets (one queue by health, keepers 50 a step)
 
 "Reference" is ``kernel="reference"``: the Python pipeline of ``coupling_lab.loop``, which
 is what every run used before the compiled loop. This is a script, not a test: timings on
@@ -193,13 +196,56 @@ def row_e(quick, lessons=("00-start-here.ipynb", "02-the-sharing-dial.ipynb")):
     return out
 
 
-ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e}
+def _several_asset_world():
+    from coupling_lab import Book, FactorScenario, CrashScenario, MarketParams, OracleParams, PlatformParams
+    from coupling_lab import PopulationParams, World, draw_book, shared_fraction
+
+    rng = np.random.default_rng(0)
+    T = 500
+    x_ta = FactorScenario(CrashScenario(n_steps=T), n_assets=2, beta=0.8, price0=30_000.0).path(rng)
+    topo = shared_fraction(1.0, OracleParams(theta=0.005, heartbeat=60, latency=1),
+                           [OracleParams(theta=0.01, heartbeat=1440)] * 2, platform_asset=(0, 0), n_assets=2)
+    eth = draw_book(rng, PopulationParams(n_accounts=5000), 2000.0, 0.83, asset=0)
+    btc = draw_book(rng, PopulationParams(n_accounts=5000, collateral_median=0.7), 30_000.0, 0.78, asset=1)
+    both = Book(np.r_[eth.collateral, btc.collateral], np.r_[eth.debt, btc.debt], np.r_[eth.asset, btc.asset])
+    return World(x_ta=x_ta, venue_noise_tv=rng.normal(0.0, 0.002, (T, topo.n_venues)), venue_asset=topo.venue_asset,
+                 oracles=topo.oracles, oracle_provider=topo.oracle_provider,
+                 platforms=(PlatformParams(lt_by_asset=(0.83, 0.78), keeper_capacity=50), PlatformParams()),
+                 platform_oracle=((0, 3), 0), books=(both, draw_book(rng, PopulationParams(), 2000.0, 0.8)),
+                 market=(MarketParams(depth=1e8), MarketParams(depth=3e8)))
+
+
+def _compare_worlds(label, worlds, n):
+    out = {}
+    for name, w in worlds.items():
+        row = {k: median_ms(lambda i: run(w, kernel=k), n) for k in ("compiled", "reference")}
+        out[name] = row
+        print(f"{label} {name}: compiled {row['compiled']:.2f} ms, reference {row['reference']:.2f} ms "
+              f"({row['reference'] / row['compiled']:.1f}x)")
+    return out
+
+
+def row_f(quick):
+    from coupling_lab.perp_scenarios import fund_world, margin_modes_world
+    from coupling_lab.replays import REPLAYS
+
+    worlds = {"09 margin modes (cross pair)": margin_modes_world(), "10 three venues (adl)": fund_world(),
+              "11 October 2025 replay": REPLAYS["october-2025"].world()[0]}
+    return _compare_worlds("(f)", worlds, 5 if quick else 15)
+
+
+def row_g(quick):
+    return _compare_worlds("(g)", {"two assets on one platform, 10,000 accounts": _several_asset_world()},
+                           5 if quick else 15)
+
+
+ROWS = {"a": row_a, "b": row_b, "c": row_c, "d": row_d, "e": row_e, "f": row_f, "g": row_g}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="a,b,c,d,e", help="comma-separated rows (a-e)")
+    ap.add_argument("--only", default="a,b,c,d,e,f,g", help="comma-separated rows (a-g)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     warm()
