@@ -18,10 +18,13 @@ platforms of one asset with keeper capacity, keeper outages, a circuit
 breaker and a rate limit (waiting accounts, liquidation delays, paused
 steps), through the read-side guards (delay, anchor band, fallback).
 Platforms of several assets (one ledger per asset, one queue by health under
-one keeper capacity) are covered with keeper capacity and outages. A
-derivatives venue, and a platform of several assets under a rate limit, a
-circuit breaker or read guards, run on the reference path: :func:`supports`
-says why. ``kernel="auto"`` (the default) chooses.
+one keeper capacity) are covered with keeper capacity and outages. Perp
+venues (:mod:`coupling_lab.perps`: cross and isolated margin, the insurance
+fund, ADL or haircutting, keeper capacity, outages, the circuit breaker) run
+inside the loop through :mod:`coupling_lab.compiled_perps`. A platform of
+several assets under a rate limit, a circuit breaker or read guards, and a
+perp venue reading through read guards, run on the reference path:
+:func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
