@@ -376,7 +376,6 @@ def _loop(ex_ta, keep_a, depth_a,
     ev_seized = np.empty(ev_cap)
     ev_repaid = np.empty(ev_cap)
     ev_bad = np.empty(ev_cap)
-    ev_l = np.empty(ev_cap, np.int32)  # each liquidation's ledger (its asset and price)
     n_ev = 0
     # each ledger: its open accounts as slots in first order (consumed from head),
     # and the pool of partly liquidated ones as sorted runs of slots in its region of `pool`
@@ -407,6 +406,7 @@ def _loop(ex_ta, keep_a, depth_a,
         if slot_ptr[k + 1] - slot_ptr[k] > 1:
             multi = True
     m_n = coll.size if multi else 1
+    ev_l = np.empty(ev_cap if multi else 1, np.int32)  # a multi-asset round's liquidations: each one's ledger
     cand_i = np.empty(m_n, np.int64)
     cand_l = np.empty(m_n, np.int64)
     cand_h = np.empty(m_n)
@@ -598,6 +598,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     ev_seized = _grow(ev_seized, n_ev + n)
                     ev_repaid = _grow(ev_repaid, n_ev + n)
                     ev_bad = _grow(ev_bad, n_ev + n)
+                if n_ev + n > ev_l.size:
                     ev_l = _grow(ev_l, n_ev + n)
                 if track and n_ev + n > delay.size:
                     delay = _grow(delay, n_ev + n)
@@ -801,9 +802,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     ev_seized = _grow(ev_seized, n_ev + 1)
                     ev_repaid = _grow(ev_repaid, n_ev + 1)
                     ev_bad = _grow(ev_bad, n_ev + 1)
-                    ev_l = _grow(ev_l, n_ev + 1)
                 ev_acc[n_ev] = acc[i]
-                ev_l[n_ev] = l
                 ev_seized[n_ev] = seized
                 ev_repaid[n_ev] = repaid
                 ev_bad[n_ev] = bad
@@ -845,7 +844,7 @@ def _loop(ex_ta, keep_a, depth_a,
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
                  bad_tk, waiting_tk, rd_t[:n_rd], rd_k[:n_rd], rd_n[:n_rd], ev_acc[:n_ev], ev_seized[:n_ev],
                  ev_repaid[:n_ev], ev_bad[:n_ev], delay[:n_ev if tracking else 0], paused_k,
-                 read_tk, ev_l[:n_ev])
+                 read_tk, ev_l[:n_ev if multi else 0])
 
 
 # ---------------------------------------------------------------------------
@@ -1144,10 +1143,15 @@ def run_compiled(world, orders=None):
     # the event log: each round's step and platform repeated over its liquidations; asset and price by ledger
     ev_t, ev_k = np.repeat(rd_t, rd_n), np.repeat(rd_k, rd_n)
     price = read_tk[ev_t, ev_k]
-    other = ev_l != slot_ptr[ev_k]  # not a platform's first ledger (several assets, no guards): the feed
-    if other.any():
-        price[other] = oracle_tj[ev_t[other], feed_l[ev_l[other]]]
-    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset_l[ev_l], "seized_units": ev_seized,
+    asset = asset_l[slot_ptr[:-1]][ev_k]  # a platform's first (with one asset: only) ledger's
+    several = np.flatnonzero(np.diff(slot_ptr) > 1)
+    if several.size:  # the rounds of platforms of several assets logged each liquidation's ledger
+        at = np.flatnonzero(np.isin(ev_k, several))
+        ledger = ev_l[at]
+        asset[at] = asset_l[ledger]
+        other = ledger != slot_ptr[ev_k[at]]  # not the platform's first ledger (no guards there): the feed read
+        price[at[other]] = oracle_tj[ev_t[at[other]], feed_l[ledger[other]]]
+    events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset, "seized_units": ev_seized,
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": price}
     outputs = []
     for k, p in enumerate(world.platforms):
