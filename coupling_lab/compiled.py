@@ -119,8 +119,8 @@ def supports(world):
         if type(p) is not PlatformParams:
             return f"platform {k} is neither a lending platform nor a perp venue"
         if len(world.feeds_of(k)) > 1:
-            if p.rate_limit is not None or p.breaker is not None:
-                return f"platform {k} accepts several assets under a rate limit or circuit breaker"
+            if p.rate_limit is not None:
+                return f"platform {k} accepts several assets under a rate limit"
             if world.read_guards and world.read_guards[k]:
                 return f"platform {k} accepts several assets through read guards"
     return None
@@ -431,8 +431,8 @@ def _loop(ex_ta, keep_a, depth_a,
     rl_v = np.empty((K, T if rl_window_k.max() > 0 else 1))
     rl_h = np.zeros(K, np.int64)
     rl_n = np.zeros(K, np.int64)
-    br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window
-    br_hist = np.empty((K, max(1, br_window_k.max())))
+    br_n = np.zeros(K, np.int64)       # the breaker's history of reads: a ring of its window, per ledger
+    br_hist = np.empty((L, max(1, br_window_k.max())))
     paused_until = np.full(K, -1, np.int64)
     st_n = np.zeros(L, np.int64)  # each ledger's stack of reads
     st_step = np.empty((L, T + 1 if tracking else 1), np.int64)
@@ -548,9 +548,26 @@ def _loop(ex_ta, keep_a, depth_a,
                 throttled, track, cap = throttled_k[k], track_k[k], cap_k[k]
                 if not any_liq and not throttled:  # the engine idles (asked, it would do nothing)
                     continue
-                stop = throttled and out_tk[t, k]  # a keeper outage (no breaker on several assets, see supports)
-                if stop:
-                    paused_k[k] += 1
+                stop = False
+                if throttled:  # the circuit breaker on any of its reads, then a keeper outage (Throttle.capacity)
+                    w = br_window_k[k]
+                    if w > 0:
+                        nb = br_n[k]
+                        for q in range(l, l1 if nb > 0 else l):
+                            peak = -np.inf
+                            for e in range(min(nb, w)):
+                                peak = max(peak, br_hist[q, e])
+                            if oracle_tj[t, feed_l[q]] < (1.0 - br_drop_k[k]) * peak:
+                                paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
+                                break
+                        for q in range(l, l1):
+                            br_hist[q, nb % w] = oracle_tj[t, feed_l[q]]
+                        br_n[k] = nb + 1
+                        stop = t <= paused_until[k]
+                    if not stop:
+                        stop = out_tk[t, k]
+                    if stop:
+                        paused_k[k] += 1
                 n_all = 0
                 if track:
                     if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
@@ -703,10 +720,10 @@ def _loop(ex_ta, keep_a, depth_a,
                     if nb > 0:
                         peak = -np.inf
                         for q in range(min(nb, w)):
-                            peak = max(peak, br_hist[k, q])
+                            peak = max(peak, br_hist[l, q])
                         if price < (1.0 - br_drop_k[k]) * peak:
                             paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
-                    br_hist[k, nb % w] = price
+                    br_hist[l, nb % w] = price
                     br_n[k] = nb + 1
                     stop = t <= paused_until[k]
                 if not stop:
