@@ -156,7 +156,6 @@ def test_a_circuit_breaker_watching_two_assets_by_hand():
     assert a.engine_outputs[0]["paused_steps"] > 0 and a.waiting_tk[:, 0].sum() > 0
 
 
-
 def test_a_platform_of_two_assets_under_a_keeper_capacity_by_hand():
     """A platform of two assets, keepers 2 a step: one queue, the lowest health first, the rest wait."""
     w = two_asset_world()
