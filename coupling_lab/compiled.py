@@ -18,12 +18,12 @@ platforms of one asset with keeper capacity, keeper outages, a circuit
 breaker and a rate limit (waiting accounts, liquidation delays, paused
 steps), through the read-side guards (delay, anchor band, fallback).
 Platforms of several assets (one ledger per asset, one queue by health under
-one keeper capacity) are covered with keeper capacity and outages. Perp
-venues (:mod:`coupling_lab.perps`: cross and isolated margin, the insurance
-fund, ADL or haircutting, keeper capacity, outages, the circuit breaker) run
-inside the loop through :mod:`coupling_lab.compiled_perps`. A platform of
-several assets under a rate limit, a circuit breaker or read guards, and a
-perp venue reading through read guards, run on the reference path:
+one keeper capacity, one rate-limit budget, a breaker watching every read)
+are covered with all of those. Perp venues (:mod:`coupling_lab.perps`: cross
+and isolated margin, the insurance fund, ADL or haircutting, keeper
+capacity, outages, the circuit breaker) run inside the loop through
+:mod:`coupling_lab.compiled_perps`. Only read guards on a platform of several
+assets or on a perp venue send a world to the reference path:
 :func:`supports` says why. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
@@ -119,8 +119,6 @@ def supports(world):
         if type(p) is not PlatformParams:
             return f"platform {k} is neither a lending platform nor a perp venue"
         if len(world.feeds_of(k)) > 1:
-            if p.rate_limit is not None:
-                return f"platform {k} accepts several assets under a rate limit"
             if world.read_guards and world.read_guards[k]:
                 return f"platform {k} accepts several assets through read guards"
     return None
@@ -285,6 +283,17 @@ def _take_next(l, mk, neg, coll, debt, acc, base, lt, n_open, head, pool, pkey, 
 
 
 @_inline
+def _budget(rl_t, rl_v, rl_h, rl_n, k, t, window, limit):
+    """USD still repayable at step ``t`` under platform ``k``'s rate limit: the limit less its window's rounds."""
+    while rl_h[k] < rl_n[k] and rl_t[k, rl_h[k]] < t - window + 1:
+        rl_h[k] += 1
+    used = 0.0
+    for q in range(rl_h[k], rl_n[k]):
+        used += rl_v[k, q]
+    return limit - used
+
+
+@_inline
 def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
              ha, hn, pend, n_made):
     """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
@@ -339,6 +348,51 @@ def _lend(c, d, price, lt, cf, bonus, h_full):
         dl = d - repaid
         return c, repaid, (dl if dl > 0.0 else 0.0), 0.0, 0.0
     return want, rp, 0.0, c - want, d - rp
+
+
+@_jit
+def _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt, read_j, feed_l, lt_l, bonus_l, cf, h_full,
+                 cap, budget):
+    """A rate-limited round of several assets (``LendingEngine._round``): ``(n, order, cut_at, cut)``.
+
+    The reference takes each ledger's first ``take`` candidates (``take`` the
+    keeper capacity, or 256 growing fourfold while the limit is not reached
+    and some ledger filled its chunk), queues them by health, and keeps the
+    prefix whose repayments fit the budget; the next one repays the rest
+    (``cut`` USD) when that is above 0. ``order`` is the queue over the
+    candidates (indices into ``cand_*``), its first ``n`` liquidated.
+    """
+    take = cap if cap >= 0 else 256
+    sel = np.empty(nc, np.int64)
+    while True:
+        ns = 0
+        more = False
+        for c in range(nc):
+            if cand_pos[c] < take:
+                sel[ns] = c
+                ns += 1
+            elif cand_pos[c] == take:
+                more = True  # the ledger filled its chunk (Ledger.candidates returned `take`)
+        if not more:  # a ledger of exactly `take` candidates also filled it
+            for c in range(nc):
+                if cand_pos[c] == take - 1 and (c + 1 == nc or cand_l[c + 1] != cand_l[c]):
+                    more = True
+        s = sel[:ns]
+        o1 = np.argsort(acc[cand_i[s]], kind="mergesort")
+        order = s[o1][np.argsort(cand_h[s][o1], kind="mergesort")]
+        n = ns if cap < 0 else min(ns, cap)
+        cum = 0.0
+        for r in range(n):  # np.cumsum of the rule's repayments, in queue order
+            c = order[r]
+            i, q = cand_i[c], cand_l[c]
+            prev = cum
+            cum += _lend(coll[i], debt[i], read_j[feed_l[q]], lt_l[q], cf, bonus_l[q], h_full)[1]
+            if cum > budget:  # this one passes the limit: it repays what is left, if anything
+                rest = budget - prev if r else budget
+                return (r + 1, order, c, rest) if rest > 0 else (r, order, -1, 0.0)
+        if not more or (cap >= 0 and take >= cap):
+            return n, order, -1, 0.0
+        take = take * 4 if cap < 0 else min(take * 4, cap)
 
 
 @_jit
@@ -411,6 +465,7 @@ def _loop(ex_ta, keep_a, depth_a,
     cand_l = np.empty(m_n, np.int64)
     cand_h = np.empty(m_n)
     cand_rank = np.empty(m_n, np.int64)
+    cand_pos = np.empty(m_n, np.int64)
     cand_sz = np.empty(m_n)
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
@@ -580,6 +635,12 @@ def _loop(ex_ta, keep_a, depth_a,
                         for e in range(hn[q]):
                             r = hr[q, e]
                             n_all += int(np.searchsorted(pkey[rb + run_h[q, r]:rb + run_e[q, r]], neg))
+                limited = rl_window_k[k] > 0
+                budget = np.inf
+                if limited:
+                    budget = _budget(rl_t, rl_v, rl_h, rl_n, k, t, rl_window_k[k], rl_limit_k[k])
+                    if budget <= 0:
+                        stop = True
                 if n_all == 0 and track or stop:
                     waiting_tk[t, k] = n_all
                     for q in range(l, l1):
@@ -597,7 +658,7 @@ def _loop(ex_ta, keep_a, depth_a,
                                            run_h, run_e, hk, ha, hr, hn)
                         if i < 0:
                             break
-                        cand_i[nc], cand_l[nc] = i, q
+                        cand_i[nc], cand_l[nc], cand_pos[nc] = i, q, n_q
                         cand_h[nc] = coll[i] * price * lt / debt[i]
                         nc += 1
                         n_q += 1
@@ -607,6 +668,11 @@ def _loop(ex_ta, keep_a, depth_a,
                 o1 = np.argsort(acc[cand_i[:nc]], kind="mergesort")
                 order = o1[np.argsort(cand_h[:nc][o1], kind="mergesort")]
                 n = nc if cap < 0 else min(nc, cap)
+                cut_at, cut = -1, 0.0  # the candidate whose repayment is cut to the rate limit, and to what
+                if limited:
+                    n, order, cut_at, cut = _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt,
+                                                         oracle_tj[t], feed_l, lt_l, bonus_l, cf_k[k], hfull_k[k],
+                                                         cap, budget)
                 cand_rank[:nc] = -1
                 for r in range(n):
                     cand_rank[order[r]] = r
@@ -639,7 +705,12 @@ def _loop(ex_ta, keep_a, depth_a,
                                 began = max(_began(st_n, st_step, st_val, q, d / (cc * lt)), last_liq[i] + 1)
                                 delay[e] = t - began
                                 last_liq[i] = t
-                            seized, repaid, bad, c_left, d_left = _lend(cc, d, price, lt, cf_k[k], bonus, hfull_k[k])
+                            if c == cut_at:  # r = cut < r', so s < c and d - r > 0 (Ledger.apply's partial)
+                                seized, repaid, bad = cut * (1.0 + bonus) / price, cut, 0.0
+                                c_left, d_left = cc - seized, d - cut
+                            else:
+                                seized, repaid, bad, c_left, d_left = _lend(cc, d, price, lt, cf_k[k], bonus,
+                                                                            hfull_k[k])
                             coll[i], debt[i] = c_left, d_left
                             ev_acc[e], ev_seized[e], ev_repaid[e], ev_bad[e], ev_l[e] = acc[i], seized, repaid, bad, q
                             cand_sz[n_sz] = seized
@@ -667,6 +738,9 @@ def _loop(ex_ta, keep_a, depth_a,
                 notional_tk[t, k] = usd
                 repaid_tk[t, k] = _sum(ev_repaid, n_ev, n, ws_i, ws_f)
                 bad_tk[t, k] = _sum(ev_bad, n_ev, n, ws_i, ws_f)
+                if limited and n > 0:
+                    rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
+                    rl_n[k] += 1
                 n_ev += n
                 continue
             price = oracle_tj[t, feed_l[l]]
@@ -744,12 +818,7 @@ def _loop(ex_ta, keep_a, depth_a,
             limited = rl_window_k[k] > 0
             budget = np.inf
             if limited:  # USD still repayable: the limit less what the window's rounds repaid
-                while rl_h[k] < rl_n[k] and rl_t[k, rl_h[k]] < t - rl_window_k[k] + 1:
-                    rl_h[k] += 1
-                used = 0.0
-                for q in range(rl_h[k], rl_n[k]):
-                    used += rl_v[k, q]
-                budget = rl_limit_k[k] - used
+                budget = _budget(rl_t, rl_v, rl_h, rl_n, k, t, rl_window_k[k], rl_limit_k[k])
                 if budget <= 0:
                     stop = True
             if n_all == 0 and track or stop:  # nothing liquidatable, or the engine is paused: only what waited

@@ -126,14 +126,16 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
 @SETTINGS
 @given(multi_worlds(), st.data())
 def test_compiled_equals_reference_on_platforms_of_several_assets(world, data):
-    """One queue over a platform's assets by health under one keeper capacity, with keeper outages and
-    circuit breakers (watching every asset's read) at random."""
+    """One queue over a platform's assets by health under one keeper capacity, with keeper outages,
+    circuit breakers (watching every asset's read) and rate limits (one budget over its assets) at random."""
     T, K = world.n_steps, world.n_platforms
     faults = tuple(keeper_outage(k, t0, min(T, t0 + data.draw(st.integers(1, 20))))
                    for k in range(K) if data.draw(st.booleans()) for t0 in [data.draw(st.integers(0, T - 1))])
     breakers = st.one_of(st.none(), st.builds(CircuitBreaker, drop=st.floats(0.005, 0.3), window=st.integers(1, 20),
                                               pause=st.integers(1, 20)))
-    platforms = tuple(dataclasses.replace(p, breaker=data.draw(breakers)) for p in world.platforms)
+    limits = st.one_of(st.none(), st.builds(RateLimit, limit_usd=st.floats(1.0, 1e5), window=st.integers(1, 30)))
+    platforms = tuple(dataclasses.replace(p, breaker=data.draw(breakers), rate_limit=data.draw(limits))
+                      for p in world.platforms)
     w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "platform_faults": faults,
                  "platforms": platforms})
     assert_identical(*both(w))
@@ -143,6 +145,38 @@ def test_compiled_equals_reference_on_platforms_of_several_assets(world, data):
 @given(multi_worlds(distinct=True))
 def test_compiled_equals_reference_on_platforms_of_several_assets_without_ties(world):
     assert_identical(*both(world))
+
+
+def test_a_rate_limit_over_two_assets_by_hand():
+    """One budget of 3,000 USD per 20 steps over both assets: the repayment that passes it is cut to it."""
+    w = two_asset_world()
+    w = World(**{**{f: getattr(w, f) for f in w.__dataclass_fields__},
+                 "platforms": (cl.PlatformParams(lt_by_asset=(0.83, 0.78), rate_limit=RateLimit(3000.0, 20)),
+                               cl.PlatformParams())})
+    a, b = both(w)
+    assert_identical(a, b)
+    repaid = a.repaid_tk[:, 0]
+    window = np.convolve(repaid, np.ones(20))[:repaid.size]
+    assert window.max() <= 3000.0 * (1 + 1e-12) and np.isclose(window.max(), 3000.0)
+    assert a.waiting_tk[:, 0].sum() > 0
+
+
+@pytest.mark.parametrize("limit", [2e6, 2e7, 1e8])
+def test_a_rate_limit_over_two_large_books(limit):
+    """5,000 accounts per asset in a crash: rounds of more than 256 and of 1,024 candidates, so the
+    reference takes its chunks of 256 growing fourfold; with a high limit thousands go in one round."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks"))
+    from bench_compiled import _several_asset_world
+
+    w = _several_asset_world()
+    w = World(**{**{f: getattr(w, f) for f in w.__dataclass_fields__},
+                 "platforms": (cl.PlatformParams(lt_by_asset=(0.83, 0.78), rate_limit=RateLimit(limit, 10)),
+                               cl.PlatformParams())})
+    a, b = both(w)
+    assert_identical(a, b)
+    assert a.count_tk[:, 0].max() > (1024 if limit >= 1e8 else 256 if limit >= 2e7 else 0)
 
 
 def test_a_circuit_breaker_watching_two_assets_by_hand():
@@ -316,7 +350,7 @@ def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
 @pytest.mark.parametrize("change, reason", [
     (dict(read_guards=((Delay(hop=5), Delay(hop=3)),) * 5), "not at most one Delay, AnchorBand and Fallback"),
     ("perp", "is a perp venue reading through read guards"),
-    ("several", "accepts several assets under a rate limit"),
+    ("several", "accepts several assets through read guards"),
 ])
 def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
     w = build(Config(sharing=1.0), 0)
@@ -326,10 +360,9 @@ def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
 
         fields = {f: getattr(fund_world(), f) for f in w.__dataclass_fields__}
         fields["read_guards"] = ((Delay(hop=5),),) * len(fields["platforms"])
-    elif change == "several":  # the README's two-asset world, platform 0 (both assets) under a rate limit
+    elif change == "several":  # the README's two-asset world, platform 0 (both assets) reading through a delay
         fields = {f: getattr(two_asset_world(), f) for f in w.__dataclass_fields__}
-        fields["platforms"] = (cl.PlatformParams(lt_by_asset=(0.83, 0.78), rate_limit=RateLimit(1e4, 10)),
-                               cl.PlatformParams())
+        fields["read_guards"] = ((Delay(hop=5),), ())
     else:
         fields.update(change)
     w = World(**fields)
