@@ -294,6 +294,50 @@ def _budget(rl_t, rl_v, rl_h, rl_n, k, t, window, limit):
 
 
 @_inline
+def _stopped(k, t, l, l1, read_l, br_window_k, br_n, br_hist, br_drop_k, br_pause_k, paused_until, out_tk, paused_k):
+    """``Throttle.capacity`` is 0: the circuit breaker on any of ledgers ``l..l1``'s reads, or a keeper outage."""
+    stop = False
+    w = br_window_k[k]
+    if w > 0:
+        nb = br_n[k]
+        for q in range(l, l1 if nb > 0 else l):
+            peak = -np.inf
+            for e in range(min(nb, w)):
+                peak = max(peak, br_hist[q, e])
+            if read_l[q] < (1.0 - br_drop_k[k]) * peak:
+                paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
+                break
+        for q in range(l, l1):
+            br_hist[q, nb % w] = read_l[q]
+        br_n[k] = nb + 1
+        stop = t <= paused_until[k]
+    if not stop:
+        stop = out_tk[t, k]
+    if stop:
+        paused_k[k] += 1
+    return stop
+
+
+@_inline
+def _n_waiting(t, k, l, l1, read_l, last_called, st_n, st_step, st_val, coll, debt, acc_ptr, head, n_main_l, lt_l,
+               pkey, reg_ptr, run_h, run_e, hr, hn):
+    """How many of ledgers ``l..l1``'s accounts are liquidatable at their reads (``Ledger.count``), after
+    restarting their stacks of reads when the engine idled at ``t - 1``."""
+    if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
+        for q in range(l, l1):
+            st_n[q], st_step[q, 0], st_val[q, 0] = 1, t - 1, np.inf
+    last_called[k] = t
+    n_all = 0
+    for q in range(l, l1):
+        neg, base, rb = -read_l[q], acc_ptr[q], reg_ptr[q]
+        n_all += _count_main(coll, debt, base + head[q], base + n_main_l[q], lt_l[q], neg) - base - head[q]
+        for e in range(hn[q]):
+            r = hr[q, e]
+            n_all += int(np.searchsorted(pkey[rb + run_h[q, r]:rb + run_e[q, r]], neg))
+    return n_all
+
+
+@_inline
 def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
              ha, hn, pend, n_made):
     """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
@@ -466,6 +510,7 @@ def _loop(ex_ta, keep_a, depth_a,
     cand_h = np.empty(m_n)
     cand_rank = np.empty(m_n, np.int64)
     cand_pos = np.empty(m_n, np.int64)
+    read_l = np.empty(L)  # this step's read of each ledger (a platform's guarded read, else its feed)
     cand_sz = np.empty(m_n)
     # keeper capacity: what waited, and each liquidation's delay (the stacks of suffix maxima of the reads)
     tracking = False
@@ -603,38 +648,14 @@ def _loop(ex_ta, keep_a, depth_a,
                 throttled, track, cap = throttled_k[k], track_k[k], cap_k[k]
                 if not any_liq and not throttled:  # the engine idles (asked, it would do nothing)
                     continue
-                stop = False
-                if throttled:  # the circuit breaker on any of its reads, then a keeper outage (Throttle.capacity)
-                    w = br_window_k[k]
-                    if w > 0:
-                        nb = br_n[k]
-                        for q in range(l, l1 if nb > 0 else l):
-                            peak = -np.inf
-                            for e in range(min(nb, w)):
-                                peak = max(peak, br_hist[q, e])
-                            if oracle_tj[t, feed_l[q]] < (1.0 - br_drop_k[k]) * peak:
-                                paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
-                                break
-                        for q in range(l, l1):
-                            br_hist[q, nb % w] = oracle_tj[t, feed_l[q]]
-                        br_n[k] = nb + 1
-                        stop = t <= paused_until[k]
-                    if not stop:
-                        stop = out_tk[t, k]
-                    if stop:
-                        paused_k[k] += 1
+                for q in range(l, l1):
+                    read_l[q] = oracle_tj[t, feed_l[q]]
+                stop = throttled and _stopped(k, t, l, l1, read_l, br_window_k, br_n, br_hist, br_drop_k, br_pause_k,
+                                              paused_until, out_tk, paused_k)
                 n_all = 0
                 if track:
-                    if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
-                        for q in range(l, l1):
-                            st_n[q], st_step[q, 0], st_val[q, 0] = 1, t - 1, np.inf
-                    last_called[k] = t
-                    for q in range(l, l1):
-                        neg, base, rb = -oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q]
-                        n_all += _count_main(coll, debt, base + head[q], base + n_main_l[q], lt_l[q], neg) - base - head[q]
-                        for e in range(hn[q]):
-                            r = hr[q, e]
-                            n_all += int(np.searchsorted(pkey[rb + run_h[q, r]:rb + run_e[q, r]], neg))
+                    n_all = _n_waiting(t, k, l, l1, read_l, last_called, st_n, st_step, st_val, coll, debt, acc_ptr,
+                                       head, n_main_l, lt_l, pkey, reg_ptr, run_h, run_e, hr, hn)
                 limited = rl_window_k[k] > 0
                 budget = np.inf
                 if limited:
@@ -644,7 +665,7 @@ def _loop(ex_ta, keep_a, depth_a,
                 if n_all == 0 and track or stop:
                     waiting_tk[t, k] = n_all
                     for q in range(l, l1):
-                        _push_read(st_n, st_step, st_val, q, t, oracle_tj[t, feed_l[q]])
+                        _push_read(st_n, st_step, st_val, q, t, read_l[q])
                     continue
                 # each ledger's first `cap` liquidatable accounts in its own order (Ledger.candidates)
                 nc = 0
@@ -731,7 +752,7 @@ def _loop(ex_ta, keep_a, depth_a,
                 if track:
                     waiting_tk[t, k] = n_all - n
                     for q in range(l, l1):
-                        _push_read(st_n, st_step, st_val, q, t, oracle_tj[t, feed_l[q]])
+                        _push_read(st_n, st_step, st_val, q, t, read_l[q])
                 rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
                 n_rd += 1
                 count_tk[t, k] = n
@@ -787,34 +808,14 @@ def _loop(ex_ta, keep_a, depth_a,
                 continue
             track = track_k[k]
             stop = False
+            read_l[l] = price
             if throttled:  # the circuit breaker, then a keeper outage (protections.Throttle.capacity)
-                w = br_window_k[k]
-                if w > 0:
-                    nb = br_n[k]
-                    if nb > 0:
-                        peak = -np.inf
-                        for q in range(min(nb, w)):
-                            peak = max(peak, br_hist[l, q])
-                        if price < (1.0 - br_drop_k[k]) * peak:
-                            paused_until[k] = max(paused_until[k], t + br_pause_k[k] - 1)
-                    br_hist[l, nb % w] = price
-                    br_n[k] = nb + 1
-                    stop = t <= paused_until[k]
-                if not stop:
-                    stop = out_tk[t, k]
-                if stop:
-                    paused_k[k] += 1
+                stop = _stopped(k, t, l, l + 1, read_l, br_window_k, br_n, br_hist, br_drop_k, br_pause_k,
+                                paused_until, out_tk, paused_k)
             n_all = 0
             if track:
-                if t > last_called[k] + 1:  # idle in between: at t - 1 nothing was liquidatable
-                    st_n[l] = 1
-                    st_step[l, 0] = t - 1
-                    st_val[l, 0] = np.inf
-                last_called[k] = t
-                n_all = _count_main(coll, debt, base + head[l], base + n_open, lt, neg) - base - head[l]
-                for q in range(hn[l]):
-                    r = hr[l, q]
-                    n_all += int(np.searchsorted(pkey[rb + run_h[l, r]:rb + run_e[l, r]], neg))
+                n_all = _n_waiting(t, k, l, l + 1, read_l, last_called, st_n, st_step, st_val, coll, debt, acc_ptr,
+                                   head, n_main_l, lt_l, pkey, reg_ptr, run_h, run_e, hr, hn)
             limited = rl_window_k[k] > 0
             budget = np.inf
             if limited:  # USD still repayable: the limit less what the window's rounds repaid
