@@ -338,6 +338,20 @@ def _n_waiting(t, k, l, l1, read_l, last_called, st_n, st_step, st_val, coll, de
 
 
 @_inline
+def _close_round(t, k, n, start, usd, limited, count_tk, notional_tk, repaid_tk, bad_tk, ev_repaid, ev_bad, rl_t, rl_v,
+                 rl_n, ws_i, ws_f):
+    """Record a lending round of ``n`` liquidations (events ``start..start + n``): ``Recorder.fills``, and
+    the USD it repaid in the rate limit's window."""
+    count_tk[t, k] = n
+    notional_tk[t, k] = usd
+    repaid_tk[t, k] = _sum(ev_repaid, start, n, ws_i, ws_f)
+    bad_tk[t, k] = _sum(ev_bad, start, n, ws_i, ws_f)
+    if limited and n > 0:
+        rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
+        rl_n[k] += 1
+
+
+@_inline
 def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
              ha, hn, pend, n_made):
     """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
@@ -755,13 +769,8 @@ def _loop(ex_ta, keep_a, depth_a,
                         _push_read(st_n, st_step, st_val, q, t, read_l[q])
                 rd_t[n_rd], rd_k[n_rd], rd_n[n_rd] = t, k, n
                 n_rd += 1
-                count_tk[t, k] = n
-                notional_tk[t, k] = usd
-                repaid_tk[t, k] = _sum(ev_repaid, n_ev, n, ws_i, ws_f)
-                bad_tk[t, k] = _sum(ev_bad, n_ev, n, ws_i, ws_f)
-                if limited and n > 0:
-                    rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
-                    rl_n[k] += 1
+                _close_round(t, k, n, n_ev, usd, limited, count_tk, notional_tk, repaid_tk, bad_tk, ev_repaid, ev_bad,
+                             rl_t, rl_v, rl_n, ws_i, ws_f)
                 n_ev += n
                 continue
             price = oracle_tj[t, feed_l[l]]
@@ -916,13 +925,8 @@ def _loop(ex_ta, keep_a, depth_a,
                 n_rd += 1
             a = asset_l[l]
             usd = _sum(ev_seized, start, n, ws_i, ws_f) * m[a]
-            count_tk[t, k] = n
-            notional_tk[t, k] = usd
-            repaid_tk[t, k] = _sum(ev_repaid, start, n, ws_i, ws_f)
-            bad_tk[t, k] = _sum(ev_bad, start, n, ws_i, ws_f)
-            if limited and n > 0:
-                rl_t[k, rl_n[k]], rl_v[k, rl_n[k]] = t, repaid_tk[t, k]
-                rl_n[k] += 1
+            _close_round(t, k, n, start, usd, limited, count_tk, notional_tk, repaid_tk, bad_tk, ev_repaid, ev_bad,
+                         rl_t, rl_v, rl_n, ws_i, ws_f)
             flow_ta[t, a] += usd
             flow[a] += usd
         # 7. impact
