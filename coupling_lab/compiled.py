@@ -18,13 +18,15 @@ platforms of one asset with keeper capacity, keeper outages, a circuit
 breaker and a rate limit (waiting accounts, liquidation delays, paused
 steps), through the read-side guards (delay, anchor band, fallback).
 Platforms of several assets (one ledger per asset, one queue by health under
-one keeper capacity, one rate-limit budget, a breaker watching every read)
-are covered with all of those. Perp venues (:mod:`coupling_lab.perps`: cross
-and isolated margin, the insurance fund, ADL or haircutting, keeper
-capacity, outages, the circuit breaker) run inside the loop through
-:mod:`coupling_lab.compiled_perps`. Only read guards on a platform of several
-assets or on a perp venue send a world to the reference path:
-:func:`supports` says why. ``kernel="auto"`` (the default) chooses.
+one keeper capacity, one rate-limit budget, a breaker watching every read,
+each asset read through its own copy of the guards) are covered with all of
+those. Perp venues (:mod:`coupling_lab.perps`: cross and isolated margin, the
+insurance fund, ADL or haircutting, keeper capacity, outages, the circuit
+breaker, read guards) run inside the loop through
+:mod:`coupling_lab.compiled_perps`. What sends a world to the reference path
+is code the loop cannot know: a researcher's own ``ReadGuard`` or
+``FeedRule`` subclass, or an engine other than these two; :func:`supports`
+says which. ``kernel="auto"`` (the default) chooses.
 
 **Same numbers.** The compiled loop does the same floating-point operations
 in the same order as the reference: the same account order within a round
@@ -113,14 +115,9 @@ def supports(world):
             why = supports_perp(p, world.books[k])
             if why is not None:
                 return f"platform {k}: {why}"
-            if world.read_guards and world.read_guards[k]:
-                return f"platform {k} is a perp venue reading through read guards"
             continue
         if type(p) is not PlatformParams:
             return f"platform {k} is neither a lending platform nor a perp venue"
-        if len(world.feeds_of(k)) > 1:
-            if world.read_guards and world.read_guards[k]:
-                return f"platform {k} accepts several assets through read guards"
     return None
 
 
@@ -352,6 +349,40 @@ def _close_round(t, k, n, start, usd, limited, count_tk, notional_tk, repaid_tk,
 
 
 @_inline
+def _guarded(t, k, q, j, price, hop_k, delay_in, awin_k, a_sum, a_last, band_k, raw_tj, fb_alt_l, fb_prev, fb_on,
+             fb_timeout_k, fb_jump_k, fb_agree_k, last, oracle_tj):
+    """What ledger ``q`` of platform ``k`` reads of feed ``j`` (published: ``price``) through the platform's
+    guards, each ledger with its own state (protections.readside: delay -> anchor band -> fallback)."""
+    if hop_k[k] > 0:  # Delay: one value per hop, one hop late (Maker OSM)
+        hop = hop_k[k]
+        delay_in[q, t] = price
+        price = delay_in[q, max(hop * (t // hop) - hop, 0)]
+    if awin_k[k] > 0:  # AnchorBand: within band of the TWAP of the feed's raw observations
+        w = awin_k[k]
+        a_sum[q] += raw_tj[t, j]
+        if t >= w:
+            a_sum[q] -= raw_tj[t - w, j]
+        anchor = a_sum[q] / min(t + 1, w)
+        if t == 0 or anchor * (1.0 - band_k[k]) <= price <= anchor * (1.0 + band_k[k]):
+            a_last[q] = price
+        price = a_last[q]
+    if fb_alt_l[q] >= 0:  # Fallback: a second feed while the primary is stale or jumped
+        prev = fb_prev[q]
+        fb_prev[q] = price
+        live = t - last[j] <= fb_timeout_k[k]
+        v_alt = oracle_tj[t, fb_alt_l[q]]
+        if not fb_on[q]:
+            jumped = not np.isnan(prev) and prev > 0 and abs(price / prev - 1.0) > fb_jump_k[k]
+            if not live or jumped:
+                fb_on[q] = True
+        elif live and v_alt > 0 and abs(price / v_alt - 1.0) <= fb_agree_k[k]:
+            fb_on[q] = False
+        if fb_on[q]:
+            price = v_alt
+    return price
+
+
+@_inline
 def _add_run(l, taken, taken_key, m_new, coll, debt, acc, base, lt, pool, pkey, rb, reg_end, run_h, run_e, hr, hk,
              ha, hn, pend, n_made):
     """Ledger ``l``'s accounts ``taken[:m_new]`` (still open) back in its pool as one sorted run."""
@@ -409,8 +440,8 @@ def _lend(c, d, price, lt, cf, bonus, h_full):
 
 
 @_jit
-def _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt, read_j, feed_l, lt_l, bonus_l, cf, h_full,
-                 cap, budget):
+def _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt, read_l, lt_l, bonus_l, cf, h_full, cap,
+                 budget):
     """A rate-limited round of several assets (``LendingEngine._round``): ``(n, order, cut_at, cut)``.
 
     The reference takes each ledger's first ``take`` candidates (``take`` the
@@ -444,7 +475,7 @@ def _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt, read_j, 
             c = order[r]
             i, q = cand_i[c], cand_l[c]
             prev = cum
-            cum += _lend(coll[i], debt[i], read_j[feed_l[q]], lt_l[q], cf, bonus_l[q], h_full)[1]
+            cum += _lend(coll[i], debt[i], read_l[q], lt_l[q], cf, bonus_l[q], h_full)[1]
             if cum > budget:  # this one passes the limit: it repays what is left, if anything
                 rest = budget - prev if r else budget
                 return (r + 1, order, c, rest) if rest > 0 else (r, order, -1, 0.0)
@@ -459,7 +490,7 @@ def _loop(ex_ta, keep_a, depth_a,
           theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
           slot_ptr, feed_l, asset_l, lt_l, cf_k, bonus_l, hfull_k, cap_k,
           out_tk, throttled_k, br_drop_k, br_window_k, br_pause_k,
-          hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
+          hop_k, band_k, awin_k, fb_alt_l, fb_timeout_k, fb_jump_k, fb_agree_k, rl_limit_k, rl_window_k,
           acc_ptr, coll, debt, acc, n_main_l,
           ev_cap, perp_k, perp_st, perp_th, perp_logs, perp_cap, perp_rows, perp_flows, perp_fill):
     T, A = ex_ta.shape
@@ -533,13 +564,13 @@ def _loop(ex_ta, keep_a, depth_a,
             tracking = True
     paused_k = np.zeros(K, np.int64)
     # read-side guards (delay -> anchor band -> fallback), each platform's own state
-    guarded_k = (hop_k > 0) | (awin_k > 0) | (fb_alt_k >= 0)
-    read_tk = np.empty((T, K))
-    delay_in = np.empty((K, T if hop_k.max() > 0 else 1))
-    a_sum = np.zeros(K)
-    a_last = np.zeros(K)
-    fb_on = np.zeros(K, np.bool_)
-    fb_prev = np.full(K, np.nan)
+    guarded_k = (hop_k > 0) | (awin_k > 0) | (fb_alt_l[slot_ptr[:-1]] >= 0)
+    read_tl = np.empty((T, L))  # what each ledger read: through its platform's guards, else the feed
+    delay_in = np.empty((L, T if hop_k.max() > 0 else 1))  # each ledger's guard state
+    a_sum = np.zeros(L)
+    a_last = np.zeros(L)
+    fb_on = np.zeros(L, np.bool_)
+    fb_prev = np.full(L, np.nan)
     track_k = (cap_k >= 0) | throttled_k | (rl_window_k > 0)  # engines that count what waits, measure delays
     rl_t = np.empty((K, T if rl_window_k.max() > 0 else 1), np.int64)  # the rate limit's (step, USD repaid)
     rl_v = np.empty((K, T if rl_window_k.max() > 0 else 1))
@@ -629,8 +660,12 @@ def _loop(ex_ta, keep_a, depth_a,
                 S = slot_ptr[k + 1] - l
                 P, f = np.empty(S), np.empty(S)
                 for s in range(S):
-                    P[s], f[s] = oracle_tj[t, feed_l[l + s]], m[asset_l[l + s]]
-                read_tk[t, k] = P[0]
+                    q, j = l + s, feed_l[l + s]
+                    P[s], f[s] = oracle_tj[t, j], m[asset_l[q]]
+                    if guarded_k[k]:
+                        P[s] = _guarded(t, k, q, j, P[s], hop_k, delay_in, awin_k, a_sum, a_last, band_k, raw_tj,
+                                        fb_alt_l, fb_prev, fb_on, fb_timeout_k, fb_jump_k, fb_agree_k, last, oracle_tj)
+                    read_tl[t, q] = P[s]
                 th = perp_th[v]
                 cap = _perp_capacity(th, t, P, perp_cap[v]) if th[0][TH_ACTIVE] else perp_cap[v]
                 fill = perp_fill[v, t]
@@ -652,18 +687,23 @@ def _loop(ex_ta, keep_a, depth_a,
                 # 4-6 for a platform of several assets (LendingEngine._round): the candidates of all
                 # its ledgers in one queue, lowest health first, ties by account, under one capacity
                 l1 = slot_ptr[k + 1]
-                read_tk[t, k] = oracle_tj[t, feed_l[l]]
+                for q in range(l, l1):
+                    j = feed_l[q]
+                    read_l[q] = oracle_tj[t, j]
+                    if guarded_k[k]:
+                        read_l[q] = _guarded(t, k, q, j, read_l[q], hop_k, delay_in, awin_k, a_sum, a_last, band_k,
+                                             raw_tj, fb_alt_l, fb_prev, fb_on, fb_timeout_k, fb_jump_k, fb_agree_k,
+                                             last, oracle_tj)
+                    read_tl[t, q] = read_l[q]
                 any_liq = False
                 for q in range(l, l1):
-                    neg, base = -oracle_tj[t, feed_l[q]], acc_ptr[q]
+                    neg, base = -read_l[q], acc_ptr[q]
                     mk = _key(coll, debt, base + head[q], lt_l[q]) if head[q] < n_main_l[q] else np.inf
                     if mk < neg or (hn[q] > 0 and hk[q, 0] < neg):
                         any_liq = True
                 throttled, track, cap = throttled_k[k], track_k[k], cap_k[k]
                 if not any_liq and not throttled:  # the engine idles (asked, it would do nothing)
                     continue
-                for q in range(l, l1):
-                    read_l[q] = oracle_tj[t, feed_l[q]]
                 stop = throttled and _stopped(k, t, l, l1, read_l, br_window_k, br_n, br_hist, br_drop_k, br_pause_k,
                                               paused_until, out_tk, paused_k)
                 n_all = 0
@@ -684,7 +724,7 @@ def _loop(ex_ta, keep_a, depth_a,
                 # each ledger's first `cap` liquidatable accounts in its own order (Ledger.candidates)
                 nc = 0
                 for q in range(l, l1):
-                    price, base, rb, lt = oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q], lt_l[q]
+                    price, base, rb, lt = read_l[q], acc_ptr[q], reg_ptr[q], lt_l[q]
                     neg = -price
                     mk = _key(coll, debt, base + head[q], lt) if head[q] < n_main_l[q] else np.inf
                     n_q = 0
@@ -706,8 +746,7 @@ def _loop(ex_ta, keep_a, depth_a,
                 cut_at, cut = -1, 0.0  # the candidate whose repayment is cut to the rate limit, and to what
                 if limited:
                     n, order, cut_at, cut = _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt,
-                                                         oracle_tj[t], feed_l, lt_l, bonus_l, cf_k[k], hfull_k[k],
-                                                         cap, budget)
+                                                         read_l, lt_l, bonus_l, cf_k[k], hfull_k[k], cap, budget)
                 cand_rank[:nc] = -1
                 for r in range(n):
                     cand_rank[order[r]] = r
@@ -727,7 +766,7 @@ def _loop(ex_ta, keep_a, depth_a,
                     c1 = c0
                     while c1 < nc and cand_l[c1] == q:
                         c1 += 1
-                    price, base, rb, lt, bonus = oracle_tj[t, feed_l[q]], acc_ptr[q], reg_ptr[q], lt_l[q], bonus_l[q]
+                    price, base, rb, lt, bonus = read_l[q], acc_ptr[q], reg_ptr[q], lt_l[q], bonus_l[q]
                     n_sz = 0
                     nt = 0
                     for c in range(c0, c1):
@@ -775,34 +814,9 @@ def _loop(ex_ta, keep_a, depth_a,
                 continue
             price = oracle_tj[t, feed_l[l]]
             if guarded_k[k]:  # 4. what the platform reads, through its guards (protections.readside)
-                j = feed_l[l]
-                if hop_k[k] > 0:  # Delay: one value per hop, one hop late (Maker OSM)
-                    hop = hop_k[k]
-                    delay_in[k, t] = price
-                    price = delay_in[k, max(hop * (t // hop) - hop, 0)]
-                if awin_k[k] > 0:  # AnchorBand: within band of the TWAP of the feed's raw observations
-                    w = awin_k[k]
-                    a_sum[k] += raw_tj[t, j]
-                    if t >= w:
-                        a_sum[k] -= raw_tj[t - w, j]
-                    anchor = a_sum[k] / min(t + 1, w)
-                    if t == 0 or anchor * (1.0 - band_k[k]) <= price <= anchor * (1.0 + band_k[k]):
-                        a_last[k] = price
-                    price = a_last[k]
-                if fb_alt_k[k] >= 0:  # Fallback: a second feed while the primary is stale or jumped
-                    prev = fb_prev[k]
-                    fb_prev[k] = price
-                    live = t - last[j] <= fb_timeout_k[k]
-                    v_alt = oracle_tj[t, fb_alt_k[k]]
-                    if not fb_on[k]:
-                        jumped = not np.isnan(prev) and prev > 0 and abs(price / prev - 1.0) > fb_jump_k[k]
-                        if not live or jumped:
-                            fb_on[k] = True
-                    elif live and v_alt > 0 and abs(price / v_alt - 1.0) <= fb_agree_k[k]:
-                        fb_on[k] = False
-                    if fb_on[k]:
-                        price = v_alt
-            read_tk[t, k] = price
+                price = _guarded(t, k, l, feed_l[l], price, hop_k, delay_in, awin_k, a_sum, a_last, band_k, raw_tj,
+                                 fb_alt_l, fb_prev, fb_on, fb_timeout_k, fb_jump_k, fb_agree_k, last, oracle_tj)
+            read_tl[t, l] = price
             neg = -price
             base = acc_ptr[l]
             rb = reg_ptr[l]
@@ -935,7 +949,7 @@ def _loop(ex_ta, keep_a, depth_a,
     return err, (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk,
                  bad_tk, waiting_tk, rd_t[:n_rd], rd_k[:n_rd], rd_n[:n_rd], ev_acc[:n_ev], ev_seized[:n_ev],
                  ev_repaid[:n_ev], ev_bad[:n_ev], delay[:n_ev if tracking else 0], paused_k,
-                 read_tk, ev_l[:n_ev if multi else 0])
+                 read_tl, ev_l[:n_ev if multi else 0])
 
 
 # ---------------------------------------------------------------------------
@@ -1017,7 +1031,7 @@ def _inputs(world, orders=None):
     throttled_k &= ~np.array(venue, dtype=np.bool_)  # a perp venue's throttle is its own (compiled_perps)
     # read-side guards: at most one of each, in the order delay -> anchor band -> fallback (World checks it)
     hop_k, awin_k, band_k = np.zeros(K, np.int64), np.zeros(K, np.int64), np.zeros(K)
-    fb_alt_k, fb_timeout_k = np.full(K, -1, np.int64), np.zeros(K, np.int64)
+    fb_alt_l, fb_timeout_k = np.full(len(slot_k), -1, np.int64), np.zeros(K, np.int64)  # the alternate feed per ledger
     fb_jump_k, fb_agree_k = np.zeros(K), np.zeros(K)
     for k, chain in enumerate(world.read_guards):
         for g in chain:
@@ -1026,8 +1040,10 @@ def _inputs(world, orders=None):
             elif isinstance(g, AnchorBand):
                 awin_k[k], band_k[k] = g.window, g.band
             else:
-                g.bind(k, world.assets_of(k)[0], world.feeds_of(k)[0], world)  # its checks: the feed exists, differs
-                fb_alt_k[k], fb_timeout_k[k], fb_jump_k[k], fb_agree_k[k] = g.feed, g.timeout, g.max_jump, g.agree
+                for q, (a, j) in enumerate(zip(world.assets_of(k), world.feeds_of(k)), start=int(slot_ptr[k])):
+                    g.bind(k, a, j, world)  # its checks (the Reader's): the feed exists, differs, quotes the asset
+                    fb_alt_l[q] = g.feed
+                fb_timeout_k[k], fb_jump_k[k], fb_agree_k[k] = g.timeout, g.max_jump, g.agree
     L = len(slot_k)
     size_l = [world.books[k].n_accounts if m is None else m.size for k, m in zip(slot_k, members)]
     acc_ptr = np.concatenate([[0], np.cumsum(size_l)]).astype(np.int64)
@@ -1078,7 +1094,7 @@ def _inputs(world, orders=None):
         np.array([0.0 if p.breaker is None else p.breaker.drop for p in params], dtype=float),
         np.array([0 if p.breaker is None else p.breaker.window for p in params], dtype=np.int64),
         np.array([0 if p.breaker is None else p.breaker.pause for p in params], dtype=np.int64),
-        hop_k, band_k, awin_k, fb_alt_k, fb_timeout_k, fb_jump_k, fb_agree_k,
+        hop_k, band_k, awin_k, fb_alt_l, fb_timeout_k, fb_jump_k, fb_agree_k,
         np.array([0.0 if p.rate_limit is None else p.rate_limit.limit_usd for p in params], dtype=float),
         np.array([0 if p.rate_limit is None else p.rate_limit.window for p in params], dtype=np.int64),
         acc_ptr, coll, debt, acc, n_main,
@@ -1179,7 +1195,8 @@ def run_measures(world, orders=None):
     if err[0] >= 0:
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
-    kappa_ta, flow_ta, notional_tk, bad_tk, read_tk = out[0], out[6], out[8], out[10], out[21]
+    kappa_ta, flow_ta, notional_tk, bad_tk, read_tl = out[0], out[6], out[8], out[10], out[21]
+    read_tk = read_tl[:, args[_ARG["slot_ptr"]][:-1]]  # each platform's first read
     return measures_of(world, read_tk, notional_tk, bad_tk, kappa_ta, world.paths_ta, flow_ta)
 
 
@@ -1201,7 +1218,7 @@ def run_compiled(world, orders=None):
         t, a = int(err[0]), int(err[1])
         Markets._overflow(t, a, float(out[0][t, a]))
     (kappa_ta, market_ta, raw_tj, oracle_tj, held_tv, held_t, flow_ta, count_tk, notional_tk, repaid_tk, bad_tk,
-     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tk, ev_l) = out
+     waiting_tk, rd_t, rd_k, rd_n, ev_acc, ev_seized, ev_repaid, ev_bad, delay, paused_k, read_tl, ev_l) = out
     del out
     guarded = {k for k, chain in enumerate(world.read_guards) if chain}
     venues.held_rows = {int(t): held_tv[t] for t in np.flatnonzero(held_t)}
@@ -1233,15 +1250,12 @@ def run_compiled(world, orders=None):
     del coll, debt, acc
     # the event log: each round's step and platform repeated over its liquidations; asset and price by ledger
     ev_t, ev_k = np.repeat(rd_t, rd_n), np.repeat(rd_k, rd_n)
-    price = read_tk[ev_t, ev_k]
-    asset = asset_l[slot_ptr[:-1]][ev_k]  # a platform's first (with one asset: only) ledger's
+    ledger = slot_ptr[:-1][ev_k]  # a platform's first (with one asset: only) ledger
     several = np.flatnonzero(np.diff(slot_ptr) > 1)
     if several.size:  # the rounds of platforms of several assets logged each liquidation's ledger
         at = np.flatnonzero(np.isin(ev_k, several))
-        ledger = ev_l[at]
-        asset[at] = asset_l[ledger]
-        other = ledger != slot_ptr[ev_k[at]]  # not the platform's first ledger (no guards there): the feed read
-        price[at[other]] = oracle_tj[ev_t[at[other]], feed_l[ledger[other]]]
+        ledger[at] = ev_l[at]
+    price, asset = read_tl[ev_t, ledger], asset_l[ledger]
     events = {"t": ev_t, "platform": ev_k, "account": ev_acc, "asset": asset, "seized_units": ev_seized,
               "repaid_usd": ev_repaid, "bad_debt_usd": ev_bad, "oracle_price": price}
     outputs = []
@@ -1254,7 +1268,7 @@ def run_compiled(world, orders=None):
             outputs.append({"delay_steps": delay[ev_k == k], "paused_steps": int(paused_k[k])})
     return Result.from_arrays(
         world, kappa_ta=kappa_ta, market_ta=market_ta, flow_ta=flow_ta, venue_tv=venues.prices_tv(kappa_ta),
-        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tk[:, k:k + 1] for k in guarded},
+        raw_tj=raw_tj, oracle_tj=oracle_tj, read_rows={k: read_tl[:, slot_ptr[k]:slot_ptr[k + 1]] for k in guarded},
         count_tk=count_tk, notional_tk=notional_tk,
         repaid_tk=repaid_tk, bad_debt_tk=bad_tk, events=events, collateral_k=tuple(collateral_k),
         debt_k=tuple(debt_k), events_by_kind=perp_events, waiting_tk=waiting_tk, engine_outputs=tuple(outputs))

@@ -127,7 +127,8 @@ def test_compiled_equals_reference_on_random_several_asset_worlds(world, data):
 @given(multi_worlds(), st.data())
 def test_compiled_equals_reference_on_platforms_of_several_assets(world, data):
     """One queue over a platform's assets by health under one keeper capacity, with keeper outages,
-    circuit breakers (watching every asset's read) and rate limits (one budget over its assets) at random."""
+    circuit breakers (watching every asset's read), rate limits (one budget over its assets) and read guards
+    (each asset's read through its own copy of the chain) at random."""
     T, K = world.n_steps, world.n_platforms
     faults = tuple(keeper_outage(k, t0, min(T, t0 + data.draw(st.integers(1, 20))))
                    for k in range(K) if data.draw(st.booleans()) for t0 in [data.draw(st.integers(0, T - 1))])
@@ -137,7 +138,7 @@ def test_compiled_equals_reference_on_platforms_of_several_assets(world, data):
     platforms = tuple(dataclasses.replace(p, breaker=data.draw(breakers), rate_limit=data.draw(limits))
                       for p in world.platforms)
     w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "platform_faults": faults,
-                 "platforms": platforms})
+                 "platforms": platforms, "read_guards": random_guards(world, data)})
     assert_identical(*both(w))
 
 
@@ -235,22 +236,46 @@ def test_compiled_equals_reference_with_protections_at_random(world, data):
     for _ in range(data.draw(st.integers(0, 2))):
         t0 = data.draw(st.integers(0, T - 1))
         faults.append(keeper_outage(data.draw(st.integers(0, K - 1)), t0, data.draw(st.integers(t0 + 1, T))))
-    guards = []
-    for k in range(K):
-        chain = []
-        if data.draw(st.booleans()):
-            chain.append(Delay(hop=data.draw(st.integers(1, 12))))
-        if data.draw(st.booleans()):
-            chain.append(AnchorBand(band=data.draw(st.floats(0.01, 0.5)), window=data.draw(st.integers(1, 30))))
-        if J > 1 and data.draw(st.booleans()):
-            primary = world.feeds_of(k)[0]
-            alt = data.draw(st.sampled_from([j for j in range(J) if j != primary]))
-            chain.append(Fallback(timeout=data.draw(st.integers(1, 60)), max_jump=data.draw(st.floats(0.01, 1.0)),
-                                  agree=data.draw(st.floats(0.0, 0.5)), feed=alt))
-        guards.append(tuple(chain))
     w = World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__}, "feed_rules": rules,
-                 "platforms": platforms, "platform_faults": tuple(faults), "read_guards": tuple(guards)})
+                 "platforms": platforms, "platform_faults": tuple(faults), "read_guards": random_guards(world, data)})
     assert_identical(*both(w))
+
+
+def random_guards(world, data, platforms=None):
+    """A random chain of read guards per platform (delay, anchor band; a fallback to another feed of the
+    same asset where there is one), each of its assets read through its own copy."""
+    J = world.n_oracles
+    guards = []
+    for k in range(world.n_platforms):
+        chain = []
+        if platforms is None or k in platforms:
+            if data.draw(st.booleans()):
+                chain.append(Delay(hop=data.draw(st.integers(1, 12))))
+            if data.draw(st.booleans()):
+                chain.append(AnchorBand(band=data.draw(st.floats(0.01, 0.5)), window=data.draw(st.integers(1, 30))))
+            feeds = world.feeds_of(k)
+            assets = {world.feed_asset[j] for j in feeds}
+            alts = [j for j in range(J) if j not in feeds and len(assets) == 1 and world.feed_asset[j] in assets]
+            if alts and data.draw(st.booleans()):
+                chain.append(Fallback(timeout=data.draw(st.integers(1, 60)), max_jump=data.draw(st.floats(0.01, 1.0)),
+                                      agree=data.draw(st.floats(0.0, 0.5)), feed=data.draw(st.sampled_from(alts))))
+        guards.append(tuple(chain))
+    return tuple(guards)
+
+
+def with_guards(world, chain):
+    """``world`` with every platform reading through ``chain`` (each asset through its own copy)."""
+    return World(**{**{f: getattr(world, f) for f in world.__dataclass_fields__},
+                    "read_guards": (tuple(chain),) * world.n_platforms})
+
+
+def test_a_platform_of_two_assets_reads_each_through_its_own_delay():
+    w = with_guards(two_asset_world(), (Delay(hop=7),))
+    a, b = both(w)
+    assert_identical(a, b)
+    cols = [r for r, (k, _, _) in enumerate(a.reads) if k == 0]
+    assert len(cols) == 2 and not np.array_equal(a.read_tr[:, cols], a.oracle_tj[:, [0, 1]])
+    assert (a.events_frame().query("platform == 0")["asset"].nunique()) == 2
 
 
 PERP_WORLDS = {  # the lessons' and replays' worlds with perp venues (lessons 09, 10, 11), built when run
@@ -260,6 +285,9 @@ PERP_WORLDS = {  # the lessons' and replays' worlds with perp venues (lessons 09
     "10 adl shared": lambda ps, rp: ps.fund_world(),
     "10 haircut independent": lambda ps, rp: ps.fund_world(loss_rule="haircut", sharing=0.0),
     "10 adl no fund": lambda ps, rp: ps.fund_world(fund=0.0, crash=0.35),
+    "10 adl, venues read through a 10-step delay": lambda ps, rp: with_guards(ps.fund_world(), (Delay(hop=10),)),
+    "09 cross pair, an anchor band": lambda ps, rp: with_guards(ps.margin_modes_world(),
+                                                                (AnchorBand(band=0.05, window=20),)),
     **{f"11 {key}": (lambda ps, rp, key=key: rp.REPLAYS[key].world()[0])
        for key in ("black-thursday", "compound-dai", "luna", "october-2025")},
 }
@@ -277,7 +305,7 @@ def test_compiled_equals_reference_on_the_perp_lessons_worlds(name):
 @given(worlds(), st.integers(0, 2**32 - 1), st.sampled_from(["adl", "haircut"]), st.data())
 def test_compiled_equals_reference_with_a_perp_venue_beside_lending(world, seed, loss_rule, data):
     """A random perp venue on asset 0 beside random lending platforms, reading one of their feeds, with
-    keeper capacity, outages and a circuit breaker at random: what it sells moves the same market."""
+    keeper capacity, outages, a circuit breaker and read guards at random: what it sells moves the same market."""
     rng = np.random.default_rng(seed)
     p0 = float(np.exp(world.x_t[0]))
     pop = cl.PerpPopulation(n_accounts=int(rng.integers(1, 300)), long_share=float(rng.uniform(0.1, 0.9)),
@@ -302,6 +330,8 @@ def test_compiled_equals_reference_with_a_perp_venue_beside_lending(world, seed,
                   platform_oracle=world.platform_oracle + (data.draw(st.integers(0, world.n_oracles - 1)),),
                   platform_faults=faults, read_guards=(), feed_rules=())
     w = World(**fields)
+    if data.draw(st.booleans()):  # the venue reads through guards
+        w = World(**{**fields, "read_guards": random_guards(w, data, platforms={K})})
     try:
         ref = run(w, kernel="reference")
     except ValueError as e:  # forced buying beyond the depth: the same error from both
@@ -347,22 +377,28 @@ def test_the_classroom_run_takes_the_compiled_loop_and_liquidates():
     assert a.events["t"].size > 1000 and a.measures.synchrony > 0.9
 
 
+class Unchanged(cl.ReadGuard):
+    def bind(self, platform, asset, feed, world):
+        return lambda t, value, feeds: value
+
+
+class AcceptAll(cl.FeedRule):
+    def bind(self, feed, world):
+        return lambda t, candidate: True
+
+
 @pytest.mark.parametrize("change, reason", [
     (dict(read_guards=((Delay(hop=5), Delay(hop=3)),) * 5), "not at most one Delay, AnchorBand and Fallback"),
-    ("perp", "is a perp venue reading through read guards"),
-    ("several", "accepts several assets through read guards"),
+    ("own guard", "not at most one Delay, AnchorBand and Fallback"),
+    ("own rule", "feed-side rule other than AnswerBounds"),
 ])
 def test_worlds_it_does_not_cover_run_on_the_reference(change, reason):
     w = build(Config(sharing=1.0), 0)
     fields = {f: getattr(w, f) for f in w.__dataclass_fields__}
-    if change == "perp":
-        from coupling_lab.perp_scenarios import fund_world
-
-        fields = {f: getattr(fund_world(), f) for f in w.__dataclass_fields__}
-        fields["read_guards"] = ((Delay(hop=5),),) * len(fields["platforms"])
-    elif change == "several":  # the README's two-asset world, platform 0 (both assets) reading through a delay
-        fields = {f: getattr(two_asset_world(), f) for f in w.__dataclass_fields__}
-        fields["read_guards"] = ((Delay(hop=5),), ())
+    if change == "own guard":  # a researcher's own guard (the plain read here), on one platform
+        fields["read_guards"] = ((Unchanged(),),) + ((),) * (w.n_platforms - 1)
+    elif change == "own rule":  # a researcher's own feed-side rule (accepting every candidate), on one feed
+        fields["feed_rules"] = ((AcceptAll(),),) + ((),) * (w.n_oracles - 1)
     else:
         fields.update(change)
     w = World(**fields)
