@@ -8,16 +8,14 @@ slider reaches every replay, and no readout is a Python repr.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
 
 from coupling_lab import replays as rp
-from coupling_lab.serve import BackgroundServer
-from test_app_browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, EXCEPTION_NAME,
-                              LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS, LessonPage)
+from browser import (CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS,
+                     lesson_page_fixture)
 
 NOTEBOOK = NOTEBOOKS / "11-replays.ipynb"
 READOUT = ".cl-readout"
@@ -27,18 +25,7 @@ REPR = re.compile(r"np\.|array\(|float64|int64|ReplayRun\(|Replay\(|Figure\(|Res
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-replays-{os.getpid()}.log") as srv:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            lesson = LessonPage(browser, srv, NOTEBOOK)
-            yield lesson
-            lesson.page.close()
-            browser.close()
+page = lesson_page_fixture(NOTEBOOK, "replays")
 
 
 def _readout(lesson):

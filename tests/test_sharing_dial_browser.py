@@ -1,8 +1,7 @@
 """Lesson 02's live sweep ("is it the dial, or luck?") served by Voila, in a real browser.
 
 ``test_app_browser.py`` runs the checks every lesson gets on this lesson too
-(main control, hostile updates, no repr, no source) and this file reuses its
-page helper. Here: the page opens with the default sweep drawn (its table
+(main control, hostile updates, no repr, no source); the page set-up is ``tests/browser.py``, shared by every browser test. Here: the page opens with the default sweep drawn (its table
 says how many seeds), and pressing **Run sweep** runs it again in the
 background with its progress bar counting the runs on the page: seen part
 way, and ending at the total (``sharing_dial.default_sweep()``, 504 runs,
@@ -12,15 +11,13 @@ asserted (figures go in ``benchmarks/README.md``).
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
 
 from coupling_lab.lessons import sharing_dial
-from coupling_lab.serve import BackgroundServer
-from test_app_browser import ARTIFACTS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, NOTEBOOKS, LessonPage
+from browser import CHANGE_TIMEOUT_S, NOTEBOOKS, lesson_page_fixture
 
 NOTEBOOK = NOTEBOOKS / "02-the-sharing-dial.ipynb"
 PROGRESS = ".cl-progress"
@@ -29,18 +26,7 @@ COUNT = re.compile(r"([\d,]+) of ([\d,]+) runs")
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-sharing-dial-{os.getpid()}.log") as srv:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            lesson = LessonPage(browser, srv, NOTEBOOK)
-            yield lesson
-            lesson.page.close()
-            browser.close()
+page = lesson_page_fixture(NOTEBOOK, "sharing-dial")
 
 
 def _counts(lesson):
