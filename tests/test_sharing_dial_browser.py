@@ -1,8 +1,9 @@
 """Lesson 02's live sweep ("is it the dial, or luck?") served by Voila, in a real browser.
 
 ``test_app_browser.py`` runs the checks every lesson gets on this lesson too
-(main control, hostile updates, no repr, no source); the page set-up is ``tests/browser.py``, shared by every browser test. Here: the page opens with the default sweep drawn (its table
-says how many seeds), and pressing **Run sweep** runs it again in the
+(main control, hostile updates, no repr, no source); the page set-up is ``tests/browser.py``, shared by every browser test. Here: the page opens while the default sweep runs in the
+background, which ends drawn on the page (its table says how many seeds),
+and pressing **Run sweep** runs it again in the
 background with its progress bar counting the runs on the page: seen part
 way, and ending at the total (``sharing_dial.default_sweep()``, 504 runs,
 pinned in ``test_lessons.py``). The wall time from the press to the button
@@ -35,11 +36,22 @@ def _counts(lesson):
     return [(int(a.replace(",", "")), int(b.replace(",", ""))) for a, b in COUNT.findall(text)]
 
 
-def test_the_page_opens_with_the_default_sweep_drawn(page):
+def test_the_default_sweep_started_with_the_page_ends_drawn_on_it(page):
+    """The sweep cell starts the default sweep in the background (the page does not wait for it): its bar
+    counts towards the total, and the table of its means is drawn on the page when it ends."""
     values, runs = sharing_dial.default_sweep()
-    body = page.page.inner_text("body")
-    assert f"Means over {values['n_seeds']} seeds per position" in body
+    seen, deadline = [], time.monotonic() + CHANGE_TIMEOUT_S
+    table = f"Means over {values['n_seeds']} seeds per position"
+    while time.monotonic() < deadline and table not in page.page.inner_text("body"):
+        seen.extend(c for c in _counts(page) if c not in seen)
+        page.page.wait_for_timeout(100)  # (pumps playwright's events; time.sleep would not)
+    seen.extend(c for c in _counts(page) if c not in seen)
+    print(f"\npage open after {page.render_seconds:.2f} s; page-load sweep's bar showed {seen}")
+    assert table in page.page.inner_text("body"), "the page-load sweep never drew its table"
+    assert seen and all(total == runs for _done, total in seen), seen
     assert (runs, runs) in _counts(page), f"the page-load sweep's bar should end at {runs}/{runs}"
+    assert not page.page.get_by_role("button", name="Run sweep").is_disabled()
+    assert not page.status_text(), page.status_text()
 
 
 def test_run_sweep_shows_its_progress_and_ends_at_the_total(page):

@@ -202,6 +202,13 @@ class DialSweep(LessonApp):
     its own: output printed from the sweep's thread would never reach the page)
     counts the runs done, every few seeds.
 
+    ``run`` says what happens at construction: ``True`` runs the sweep in the
+    calling thread (the figure is drawn when the constructor returns), ``False``
+    draws nothing until asked, ``"background"`` starts it in a background thread
+    as **Run sweep** does, so the cell (and a served page) does not wait for it:
+    the bar counts the runs on the page and the figure and table appear when it
+    ends (:attr:`thread`; ``thread.join()`` waits for it).
+
     Attributes
     ----------
     frame : DataFrame, one row per run (from :func:`coupling_lab.sweep.sweep`)
@@ -226,12 +233,19 @@ class DialSweep(LessonApp):
         self.cancel_event = threading.Event()
         self.thread = None
         self.frame = self.summary = None
-        self._first = run
+        if run not in (True, False, "background"):
+            raise ValueError(f"run must be one of [True, False, 'background']; got {run!r}")
+        self._first = run is True
         self.run_button = widgets.Button(description="Run sweep", icon="play", button_style="primary")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         super().__init__()
         self.run_button.on_click(lambda _b: self.run(wait=False))
         self.cancel_button.on_click(lambda _b: self.cancel())
+        if run == "background":
+            total = sweep_runs(self.values["n_platforms"], self.values["n_dial"], self.values["n_seeds"])
+            self.bar.max, self.bar_text.value = total, f"0 of {total:,} runs"
+            self.table.value = "<p><i>The sweep is running: its figure and table appear when it ends.</i></p>"
+            self.run(wait=False)
 
     def build_controls(self):
         i = self._init
