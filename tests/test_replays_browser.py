@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from coupling_lab import replays as rp
 from browser import (CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS,
                      lesson_page_fixture)
+from coupling_lab import replays as rp
 
 NOTEBOOK = NOTEBOOKS / "11-replays.ipynb"
 READOUT = ".cl-readout"

@@ -1,14 +1,16 @@
 """Lesson 02's live sweep ("is it the dial, or luck?") served by Voila, in a real browser.
 
 ``test_app_browser.py`` runs the checks every lesson gets on this lesson too
-(main control, hostile updates, no repr, no source); the page set-up is ``tests/browser.py``, shared by every browser test. Here: the page opens while the default sweep runs in the
-background, which ends drawn on the page (its table says how many seeds),
-and pressing **Run sweep** runs it again in the
-background with its progress bar counting the runs on the page: seen part
-way, and ending at the total (``sharing_dial.default_sweep()``, 504 runs,
-pinned in ``test_lessons.py``). The wall time from the press to the button
-coming back (the figure is drawn and sent before it does) is printed, not
-asserted (figures go in ``benchmarks/README.md``).
+(main control, hostile updates, no repr, no source); the page set-up is
+``tests/browser.py``, shared by every browser test. Here: the page opens while
+the default sweep runs in the background, and that sweep ends drawn on the
+page (its bar at the total, its table saying how many seeds); pressing **Run
+sweep** runs it again in the background with its progress bar counting the
+runs on the page: seen part way, and ending at the total
+(``sharing_dial.default_sweep()``, 504 runs, pinned in ``test_lessons.py``).
+The wall time from the press to the button coming back (the figure is drawn
+and sent before it does) is printed, not asserted (figures go in
+``benchmarks/README.md``).
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def test_the_default_sweep_started_with_the_page_ends_drawn_on_it(page):
     values, runs = sharing_dial.default_sweep()
     seen, deadline = [], time.monotonic() + CHANGE_TIMEOUT_S
     table = f"Means over {values['n_seeds']} seeds per position"
-    while time.monotonic() < deadline and table not in page.page.inner_text("body"):
+    button = page.page.get_by_role("button", name="Run sweep")
+    while time.monotonic() < deadline and (table not in page.page.inner_text("body") or button.is_disabled()):
         seen.extend(c for c in _counts(page) if c not in seen)
         page.page.wait_for_timeout(100)  # (pumps playwright's events; time.sleep would not)
     seen.extend(c for c in _counts(page) if c not in seen)
@@ -50,7 +53,7 @@ def test_the_default_sweep_started_with_the_page_ends_drawn_on_it(page):
     assert table in page.page.inner_text("body"), "the page-load sweep never drew its table"
     assert seen and all(total == runs for _done, total in seen), seen
     assert (runs, runs) in _counts(page), f"the page-load sweep's bar should end at {runs}/{runs}"
-    assert not page.page.get_by_role("button", name="Run sweep").is_disabled()
+    assert not button.is_disabled(), "the button did not come back after the page-load sweep"
     assert not page.status_text(), page.status_text()
 
 

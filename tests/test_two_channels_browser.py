@@ -1,11 +1,13 @@
 """Lesson 02b (two channels) served by Voila, in a real browser.
 
 Modelled on ``test_app_browser.py`` (which also runs its generic checks on
-this lesson: main control, hostile updates, no source in the page); the page set-up is ``tests/browser.py``, shared by every browser test; this file checks what is particular to the lesson:
-the prediction comes before the figure and reveals only after Check (the
-corners of one seed in its box, and further down the observations and the
-50-seed findings: none of their numbers is on the page before), the second dial and the fault move the figure, the corner presets set both dials
-in one go, and no readout is a Python repr.
+this lesson: main control, hostile updates, no source in the page); the page
+set-up is ``tests/browser.py``, shared by every browser test. This file checks
+what is particular to the lesson: the prediction comes before the figure and
+reveals only after Check (the corners of one seed in its box, and further
+down the observations and the 50-seed findings: none of their numbers is on
+the page before), the second dial and the fault move the figure, the corner
+presets set both dials in one go, and no readout is a Python repr.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import time
 
 import pytest
 
-from coupling_lab import channels as ch
 from browser import CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, NOTEBOOKS, lesson_page_fixture
+from coupling_lab import channels as ch
 
 NOTEBOOK = NOTEBOOKS / "02b-two-channels.ipynb"
 READOUT = ".cl-readout"

@@ -1,8 +1,9 @@
 """Lesson 05 (what helps) served by Voila, in a real browser: its findings wait for the predictions.
 
 ``test_app_browser.py`` runs the checks every lesson gets on this lesson too
-(main control, hostile updates, no repr, no source); the page set-up is ``tests/browser.py``, shared by every browser test. Here: before either prediction is checked the page's text holds
-none of the numbers the lesson's findings quote, and the trade-off picture
+(main control, hostile updates, no repr, no source); the page set-up is
+``tests/browser.py``, shared by every browser test. Here: before either
+prediction is checked the page's text holds none of the numbers the lesson's findings quote, and the trade-off picture
 (which answers the first prediction) is hidden; Check on the first
 prediction shows the lab's findings and the picture with its findings, and
 Check on the second shows the two designs' findings, each with the numbers
@@ -15,8 +16,8 @@ import time
 
 import pytest
 
+from browser import CHANGE_TIMEOUT_S, LEAK_MARKERS, NOTEBOOKS, lesson_page_fixture, python_reprs
 from coupling_lab.lessons import mitigations as mit
-from browser import CHANGE_TIMEOUT_S, LEAK_MARKERS, NOTEBOOKS, python_reprs, lesson_page_fixture
 
 NOTEBOOK = NOTEBOOKS / "05-what-helps.ipynb"
 
