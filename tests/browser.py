@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coupling_lab.serve import BackgroundServer
+from coupling_lab.serve import HIDDEN_ERROR, BackgroundServer
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
