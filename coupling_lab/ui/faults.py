@@ -156,8 +156,9 @@ def _steps(t, lower, upper):
 
 
 def _readout(runs):
-    cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums"
-    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in READOUT_HEAD) + "</tr>"
+    # one line per cell: a unit never wraps away from its quantity ("sold (M" / "USD)")
+    cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap"
+    out = "<tr>" + "".join(f"<th style='{cell};line-height:1.3'>{html.escape(h)}</th>" for h in READOUT_HEAD) + "</tr>"
     for row in readout_rows(runs):
         out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(x)}</td>" for x in row) + "</tr>"
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"
