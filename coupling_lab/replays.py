@@ -56,6 +56,7 @@ import functools
 
 from .accounts import PopulationParams, draw_book
 from .lessons.controls import Control
+from .lessons.text import Prose
 from .loop import run as run_world
 from .margin import PlatformParams
 from .market import MarketParams
@@ -65,7 +66,7 @@ from .protections import AnchorBand, AnswerBounds, Delay, keeper_outage
 from .scenarios import PathScenario, ReplayScenario
 from .world import World
 
-__all__ = ["CONTROLS", "EVENTS", "SETTINGS", "lesson_run", "readout_rows", "quoted_figures", "quoted_figures_compound", "DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
+__all__ = ["CONTROLS", "EVENTS", "SETTINGS", "lesson_run", "readout_rows", "quoted_figures", "quoted_figures_compound", "compound_findings", "how_close", "DATA_DIR", "Anchor", "Figure", "Replay", "ReplayRun", "REPLAYS", "KEYS", "shaped_rows",
            "write_csv", "load_csv", "scenario_of", "run_replay", "figure_lines"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "replays"
@@ -716,6 +717,32 @@ def quoted_figures():
         "oc_fund_minute": f"minute {oc.notes['fund_empty_step']}",
         "oc_big_fund_adl": f(alts["october-2025"], 2),
     }
+
+
+def compound_findings(q=None):
+    """What the Compound replay reproduces (revealed once the lesson's prediction on the anchor is checked).
+    ``q``: a :func:`quoted_figures` dict (default: computed now)."""
+    q = quoted_figures() if q is None else q
+    return Prose(
+        f"- **What it reproduces.** Through the reporter, ETH in DAI falls **{q['cd_read_fall']}** as the platform "
+        f"reads it, and the platform liquidates **{q['cd_liq']}** of a book of {q['cd_book']}, the order of the "
+        f"reported 85.2 M DAI. The anchor held nothing back: without any anchor: {q['cd_no_anchor']}. The premium "
+        "built up over about 45 minutes, and the 30-minute average followed it. A feed taking the median of three "
+        f"venues: **{q['cd_median']}**, from ETH's own fall.")
+
+
+def how_close(q=None):
+    """The lesson's table of the model's figures beside the record (revealed after the prediction's Check:
+    its Compound row answers it). ``q``: a :func:`quoted_figures` dict (default: computed now)."""
+    q = quoted_figures() if q is None else q
+    return Prose(
+        "| replay | model | reported | verdict |\n|---|---|---|---|\n"
+        f"| Black Thursday | {q['bt_bad']} bad debt | 5.67 M DAI | same order; zero without the outage |\n"
+        f"| Compound's DAI spike | {q['cd_liq']} liquidated | 85.2 M DAI | same order; the anchor changes nothing |\n"
+        f"| LUNA | feed {q['lu_feed']}, {q['lu_ratio']} the market | 0.107 USD vs about 0.01 | the stuck feed "
+        "matches; the losses are not reproduced |\n"
+        f"| 10-11 October 2025 | {q['oc_liq']}, {q['oc_deficit']}, {q['oc_adl']} ADL | 180 M USD, 0.4 M USD, "
+        "2.1 B USD | within a factor of 3 to 7 |")
 
 
 if __name__ == "__main__":  # regenerate the stylised CSVs from their anchors

@@ -4,10 +4,9 @@ One Voila server (``coupling_lab.serve``, the configuration ``make serve``
 uses) on a free loopback port for the whole module, one headless chromium,
 one page per lesson shared by the tests of that lesson. Parametrised over
 every notebook in ``notebooks/``, so a new lesson is covered without editing
-this file. Screenshots go to ``test-artifacts/`` (gitignored).
-
-Requests to anything but the local server (CDN fonts) are aborted so the
-tests run offline and do not wait on the network.
+this file. The page set-up (server, chromium, :class:`LessonPage`) is
+``tests/browser.py``, shared with every lesson's own browser tests.
+Screenshots go to ``test-artifacts/`` (gitignored).
 """
 from __future__ import annotations
 
@@ -18,36 +17,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-import nbformat
 import pytest
 
+from browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, LESSONS, MAIN_HANDLE,
+                     NAN_PASSES, NOTEBOOKS, NUMBER_SLIDERS, RENDER_TIMEOUT_MS, REPO, LessonPage, _offline, chromium,
+                     python_reprs, voila_server)
 from coupling_lab.serve import HIDDEN_ERROR, BackgroundServer, class_full_message, free_port
-
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
-ARTIFACTS = REPO / "test-artifacts"
-LESSONS = sorted(NOTEBOOKS.glob("*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 4400}  # tall: the lab template scrolls an inner container
-
-RENDER_TIMEOUT_MS = 150_000  # a lesson's cells all run before its page shows (2 cores, CI)
-CHANGE_TIMEOUT_S = 60
-MAIN_HANDLE = ".cl-main-control .noUi-handle"
-CANVAS = ".jupyter-matplotlib-canvas-div canvas"
-STATUS = ".cl-status"
-# number sliders sync "value" (and a min/max the page can move); selection sliders sync "index"
-NUMBER_SLIDERS = ("FloatSliderModel", "IntSliderModel", "FloatLogSliderModel")
-NAN_PASSES = ("FloatSliderModel", "FloatLogSliderModel")  # CFloat lets NaN through its clamp
-
-# Words and paths that must never reach a learner: a Python traceback, Voila's
-# "error when executing cell" note, or where the server keeps its files.
-LEAK_MARKERS = ("Traceback", "There was an error when executing cell", 'File "/', "site-packages",
-                str(REPO), sys.prefix)
-EXCEPTION_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b")
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -57,190 +33,14 @@ pytestmark = pytest.mark.timeout(600)
 def server():
     # Cap above what the module opens (one page per lesson + the class-full check);
     # kernels of closed pages are culled after 60 s.
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=len(LESSONS) + 4, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-browser-tests-{os.getpid()}.log") as srv:
+    with voila_server("browser-tests", max_kernels=len(LESSONS) + 4) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _offline(route):
-    if route.request.url.startswith("http://127.0.0.1"):
-        route.continue_()
-    else:
-        route.abort()
-
-
-class LessonPage:
-    """A lesson open in the browser, with every websocket frame it exchanged."""
-
-    def __init__(self, browser, server, notebook):
-        self.notebook = notebook
-        self.nb = nbformat.read(notebook, as_version=4)
-        self.url = f"{server.url}voila/render/{notebook.name}"
-        self.frames = []  # (direction, text)
-        self.page = browser.new_page(viewport=VIEWPORT)
-        self.page.set_default_timeout(RENDER_TIMEOUT_MS)
-        self.page.route("**/*", _offline)
-        self.page.on("websocket", self._watch)
-        started = time.monotonic()
-        self.response = self.page.goto(self.url, wait_until="domcontentloaded")
-        self.page.wait_for_selector(MAIN_HANDLE, state="visible")
-        self.page.wait_for_selector(CANVAS, state="visible")
-        self.page.wait_for_function(  # ipympl has drawn something into the canvas
-            f"() => [...document.querySelectorAll('{CANVAS}')].some(c => c.width > 10 && c.height > 10)")
-        self.render_seconds = time.monotonic() - started
-
-    def _watch(self, ws):
-        def keep(direction):
-            def on_frame(payload):
-                if isinstance(payload, (bytes, bytearray)):
-                    payload = bytes(payload).decode("utf-8", errors="replace")
-                self.frames.append((direction, payload))
-            return on_frame
-
-        ws.on("framereceived", keep("received"))
-        ws.on("framesent", keep("sent"))
-
-    # --- the figure
-    def canvases(self):
-        return self.page.eval_on_selector_all(CANVAS, "cs => cs.map(c => c.toDataURL())")
-
-    def wait_for_canvas_change(self, before, timeout=CHANGE_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            now = self.canvases()
-            if now != before:
-                return now
-            self.page.wait_for_timeout(250)  # (pumps playwright's events; time.sleep would not)
-        return None
-
-    def settle(self, seconds=3.0):
-        """Wait until the canvases stop changing (a redraw may still be on its way)."""
-        last, stable_since = self.canvases(), time.monotonic()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and time.monotonic() - stable_since < seconds:
-            self.page.wait_for_timeout(250)  # (pumps playwright's events; time.sleep would not)
-            now = self.canvases()
-            if now != last:
-                last, stable_since = now, time.monotonic()
-        return last
-
-    def status_text(self):
-        return " ".join(self.page.locator(STATUS).all_inner_texts()).strip()
-
-    def wait_for_status(self, timeout=CHANGE_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.status_text()
-            if text:
-                return text
-            self.page.wait_for_timeout(250)  # (pumps playwright's events; time.sleep would not)
-        return ""
-
-    # --- what a curious learner can send with the developer tools
-    def send_update(self, state, via="comm"):
-        """Send a widget ``update`` for the main control straight from the page.
-
-        ``via="comm"`` writes the comm message itself; a string ``"__cl_nan__"``
-        is swapped for a bare ``NaN`` token in the outgoing websocket frame
-        (JSON cannot carry NaN; Python's json accepts the token), padded with
-        spaces so the binary frame keeps its length and offsets.
-        ``via="model"`` sets the traits on the widget model and saves them.
-        """
-        return self.page.evaluate(_SEND_UPDATE_JS, {"state": state, "via": via})
-
-    def main_control_state(self):
-        return self.page.evaluate(_READ_MAIN_JS)
-
-    def position(self):
-        """The main control's position: ``value`` for number sliders, ``index`` for selection sliders."""
-        state = self.main_control_state()
-        return state["value"] if state["name"] in NUMBER_SLIDERS else state["index"]
-
-    def rejections(self):
-        """How many error messages (already reduced to one line by the server) the page received."""
-        return sum(text.count(HIDDEN_ERROR) for direction, text in self.frames if direction == "received")
-
-    def wait_for_rejection(self, before, timeout=CHANGE_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.rejections() > before:
-                return True
-            self.page.wait_for_timeout(250)  # (pumps playwright's events; time.sleep would not)
-        return False
-
-    def last_frames(self, n=12):
-        out = []
-        for direction, text in self.frames[-n:]:
-            kind = re.search(r'"msg_type":\s*"(\w+)"', text)
-            out.append(f"{direction} {kind.group(1) if kind else '?'} {len(text)}")
-        return out
-
-    def screenshot(self, suffix):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{self.notebook.stem}{suffix}.png"), full_page=True)
-
-    def frames_text(self):
-        return "\n".join(text for _, text in self.frames)
-
-
-_FIND_MAIN_JS = """
-async function clMainModel() {
-  const app = window.jupyterapp;
-  const wm = app.widgetManager || await app.widgetManagerPromise.promise;
-  for (const pending of Object.values(wm._models)) {
-    const model = await pending;
-    if ((model.get('_dom_classes') || []).includes('cl-main-control')) { return model; }
-  }
-  throw new Error('no widget model with class cl-main-control');
-}
-"""
-
-_READ_MAIN_JS = "async () => {" + _FIND_MAIN_JS + """
-  const m = await clMainModel();
-  return {name: m.get('_model_name'), value: m.get('value'), index: m.get('index'),
-          min: m.get('min'), max: m.get('max'), step: m.get('step')};
-}"""
-
-_SEND_UPDATE_JS = "async ({state, via}) => {" + _FIND_MAIN_JS + """
-  if (!window.__clNanPatch) {
-    window.__clNanPatch = true;
-    const token = '"__cl_nan__"', bare = 'NaN' + ' '.repeat(token.length - 3);
-    const enc = new TextEncoder(), from = enc.encode(token), to = enc.encode(bare);
-    const original = WebSocket.prototype.send;
-    WebSocket.prototype.send = function (data) {
-      if (typeof data === 'string') {
-        data = data.split(token).join(bare);
-      } else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-        const bytes = new Uint8Array(data instanceof ArrayBuffer ? data.slice(0)
-                                     : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-        outer: for (let i = 0; i + from.length <= bytes.length; i++) {
-          for (let j = 0; j < from.length; j++) { if (bytes[i + j] !== from[j]) continue outer; }
-          bytes.set(to, i);
-        }
-        data = bytes.buffer;
-      }
-      return original.call(this, data);
-    };
-  }
-  const m = await clMainModel();
-  if (via === 'model') {
-    for (const [k, v] of Object.entries(state)) { m.set(k, v); }
-    m.save_changes();
-  } else {
-    m.comm.send({method: 'update', state: state, buffer_paths: []});
-  }
-  return true;
-}"""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module", params=LESSONS, ids=lambda p: p.stem)
@@ -287,19 +87,6 @@ def test_lesson_page_holds_no_notebook_source(lesson):
 # (widgets, readouts, sentences, tables), also a dataclass repr (``Name(field=``), and line by
 # line a bare tuple, list or dict, a quoted string, a long bare float; scientific notation and
 # a negative zero. (Prose may quote code, e.g. ``Config()``: only outputs are held to that.)
-REPR_ANYWHERE = re.compile(r"\bnp\.(float|int|uint|bool|str|complex)\d*\(|\barray\(|\bdtype=|\bMeasures\(")
-REPR_LINE = re.compile(r"^\s*(\(.*,.*\)|\[.*,.*\]|\{.*:.*\}|'.*'|\".*\"|-?\d+\.\d{4,})\s*$")
-REPR_IN_OUTPUT = re.compile(r"\b[A-Z][A-Za-z]+\([a-z_]+=|\b\d+(\.\d+)?e[+-]\d+\b|(?<![\d.])-0\.0+(?!\d*[1-9])\b")
-
-
-def python_reprs(page_text, output_text):
-    """Every Python repr pattern in a page's text (its whole text, and its cells' outputs)."""
-    found = [m.group(0) for m in REPR_ANYWHERE.finditer(page_text)]
-    found += [line.strip() for line in output_text.splitlines() if REPR_LINE.match(line)]
-    found += [m.group(0) for m in REPR_IN_OUTPUT.finditer(output_text)]
-    return found
-
-
 def test_repr_patterns_are_caught():
     outputs = "\n".join(["np.float64(5758.3)", "(0.01, 0.009000000000000001)", "{'A': 0.276, 'B': 0.035}",
                          "107.97912", "readout 5e+07", "synchrony -0.00", "array([1, 2])"])

@@ -374,15 +374,24 @@ def test_lesson03_impact_example():
     says("03", "selling 1.5 M USD in one minute lowers the price by about 1 %", "about 90 % of that is still there")
 
 
-def test_lesson03_prose_numbers_at_150(cascade_150):
+def test_lesson03_findings_numbers_at_150(cascade_150):
     alone, own, shared = cascade_150
     fundamental, total = cascades.falls(shared)
     assert f"{shared.measures.excess_drawdown:.2f}" == "0.91"
     assert fmt_pct(total) == "62.5 %" and fmt_pct(fundamental) == "7.2 %"
-    assert alone.measures.excess_drawdown < 0.01
-    assert 0.04 <= own.measures.excess_drawdown <= 0.06
-    says("03", "close to 1 log unit (0.91; the market falls 62.5 % from its start, against 7.2 % for the "
-               "fundamental)", "while the platform alone stays below 0.01", "(about 0.05)")
+    assert alone.measures.excess_drawdown < 0.01 and f"{alone.measures.excess_drawdown:.3f}" == "0.004"
+    assert 0.04 <= own.measures.excess_drawdown <= 0.06 and fmt_pct(cascades.falls(own)[1]) == "11.0 %"
+    assert cascades.FINDINGS_DEPTH == 150.0
+    # in the text revealed after the prediction's Check (computed from these runs), not in the notebook
+    text = re.sub(r"\s+", " ", cascades.cascade_findings().source)
+    for phrase in ("close to 1 log unit: **0.91**; the market falls **62.5 %** from its start, against 7.2 % for the "
+                   "fundamental", "The platform alone stays below 0.01 (0.004)",
+                   "stay small too with this seed (0.05; the market falls 11.0 %)",
+                   "no single platform's risk team would see a problem in its own book"):
+        assert phrase in text, phrase
+    says("03", "Make the market thinner: depth 150 M USD")
+    for number in ("0.91", "62.5 %", "0.004", "11.0 %", "risk team"):
+        assert number not in prose("03"), f"notebook 03 states {number!r} where the learner reads it before Check"
 
 
 def test_lesson03_fundamental_fall_is_the_crash_plus_noise_and_the_prose_says_why():
@@ -403,15 +412,22 @@ def bad_report():
     return faults.fault_runs("bad report", 10, 10, 1.0, seed=1)
 
 
-def test_lesson04_prose_numbers(bad_report):
+def test_lesson04_findings_numbers(bad_report):
     shared, own = bad_report["shared"].measures, bad_report["own"].measures
     assert 225e6 <= shared.liquidated_usd <= 275e6
     assert 5e6 <= shared.bad_debt <= 7e6 and all(b > 0.5e6 for b in shared.bad_debt_k)
     assert 4e6 <= own.liquidated_usd <= 6e6 and own.bad_debt < 0.005e6
     sold_own = bad_report["own"].notional_tk.sum(axis=0)
     assert sold_own[0] > 0.9 * sold_own.sum()
-    says("04", "sells about 250 M USD and leaves about 6 M USD of bad debt spread over all five platforms",
-         "on P1's own oracle it sells about 5 M USD, nearly all of it P1's")
+    assert shared.liquidated_usd > 5 * own.liquidated_usd  # "far more than five platforms' worth"
+    # in the text revealed after the prediction's Check (computed from these runs), not in the notebook
+    text = re.sub(r"\s+", " ", faults.bad_report_findings().source)
+    for phrase in ("sells **246.5 M USD** and leaves **5.9 M USD** of bad debt, spread over all 5 platforms",
+                   "On P1's own oracle it sells **5.5 M USD**, 95 % of it P1's, and leaves 0.00 M USD of bad debt",
+                   "sells **45 times** as much"):
+        assert phrase in text, phrase
+    for number in ("250 M USD", "246.5", "6 M USD of bad", "5.9 M USD", "5 M USD, nearly", "45 times"):
+        assert number not in prose("04"), f"notebook 04 states {number!r} where the learner reads it before Check"
     text = str(faults.bad_debt_by_platform(bad_report))
     assert text.startswith("On the shared oracle: P1 1.10, P2 1.27") and "On P1's own oracle: P1 0.00" in text
 

@@ -251,11 +251,34 @@ PHRASES = {
 }
 
 
+def _revealed():
+    """The texts the lesson shows only after its prediction is checked (the Compound replay's findings)."""
+    return " ".join(R.compound_findings().source.split())
+
+
 def test_every_number_the_lesson_quotes_is_the_models(quoted):
-    prose = _prose()
+    prose, revealed = _prose(), _revealed()
     assert set(PHRASES) == set(quoted)
-    missing = {k: PHRASES[k].format(v) for k, v in quoted.items() if PHRASES[k].format(v) not in prose}
+    missing = {k: PHRASES[k].format(v) for k, v in quoted.items()
+               if PHRASES[k].format(v) not in (revealed if k.startswith("cd_") else prose)}
     assert not missing, missing
+    # the Compound replay's figures answer the prediction: they wait for its Check, not in the notebook
+    assert R.compound_findings(quoted).source == R.compound_findings().source
+    for key in ("cd_liq", "cd_no_anchor", "cd_median"):
+        assert quoted[key] not in prose, key
+
+
+def test_the_table_beside_the_record_quotes_the_models_figures(quoted):
+    table = R.how_close(quoted)
+    rows = [line.split(" | ") for line in str(table).splitlines()]
+    assert rows[0] == ["replay", "model", "reported", "verdict"] and len(rows) == 5
+    assert rows[1][1:3] == [f"{quoted['bt_bad']} bad debt", "5.67 M DAI"]
+    assert rows[2][1:] == [f"{quoted['cd_liq']} liquidated", "85.2 M DAI", "same order; the anchor changes nothing"]
+    assert quoted["cd_liq"] == quoted["cd_no_anchor"]  # "the anchor changes nothing"
+    assert quoted["bt_working"] == "0 DAI"  # "zero without the outage"
+    assert rows[3][1] == f"feed {quoted['lu_feed']}, {quoted['lu_ratio']} the market"
+    assert rows[4][1] == f"{quoted['oc_liq']}, {quoted['oc_deficit']}, {quoted['oc_adl']} ADL"
+    assert "| replay | model |" not in _prose()  # the table waits for the prediction's Check
 
 
 def test_the_ratios_and_settings_the_lesson_states(runs):

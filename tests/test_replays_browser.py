@@ -3,21 +3,21 @@
 ``test_app_browser.py`` runs its generic checks on this lesson too (main
 control, hostile updates, no source in the page); this file checks what is
 particular to it: the prediction comes before the figure and reveals only
-after Check, the settings toggle moves the figure and the readout, the event
+after Check (its own answer, and further down the Compound replay's findings
+and the table of the model beside the record: none of their numbers is on the
+page before), the settings toggle moves the figure and the readout, the event
 slider reaches every replay, and no readout is a Python repr.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
 
+from browser import (CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS,
+                     lesson_page_fixture)
 from coupling_lab import replays as rp
-from coupling_lab.serve import BackgroundServer
-from test_app_browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, EXCEPTION_NAME,
-                              LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS, LessonPage)
 
 NOTEBOOK = NOTEBOOKS / "11-replays.ipynb"
 READOUT = ".cl-readout"
@@ -27,18 +27,15 @@ REPR = re.compile(r"np\.|array\(|float64|int64|ReplayRun\(|Replay\(|Figure\(|Res
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
+page = lesson_page_fixture(NOTEBOOK, "replays")
 
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-replays-{os.getpid()}.log") as srv:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            lesson = LessonPage(browser, srv, NOTEBOOK)
-            yield lesson
-            lesson.page.close()
-            browser.close()
+
+def findings_phrases():
+    """What the page shows further down only after Check: the Compound replay's findings and the table."""
+    q = rp.quoted_figures()
+    return [f"the platform liquidates {q['cd_liq']} of a book of {q['cd_book']}",
+            f"without any anchor: {q['cd_no_anchor']}", f"median of three venues: {q['cd_median']}",
+            f"{q['cd_liq']} liquidated", "the anchor changes nothing"]
 
 
 def _readout(lesson):
@@ -81,10 +78,21 @@ def test_prediction_comes_first_and_reveals_only_after_check(page):
     reveal = p.locator(".cl-reveal")
     assert question.bounding_box()["y"] < p.locator(CANVAS).first.bounding_box()["y"], "the figure is above the question"
     assert not reveal.is_visible(), "the answer is shown before the learner answered"
+    body = p.inner_text("body")
+    for phrase in findings_phrases():
+        assert phrase not in body, f"{phrase!r} is on the page before the learner checked the prediction"
+    assert p.locator(".cl-revealed").count() == 2 and body.count("once you have pressed Check") == 2
     question.locator("label", has_text="the average moved up with the premium").click()
     question.get_by_role("button", name="Check").click()
     reveal.wait_for(state="visible", timeout=CHANGE_TIMEOUT_S * 1000)
     assert "without any anchor" in reveal.inner_text()
+    deadline = time.monotonic() + CHANGE_TIMEOUT_S
+    while time.monotonic() < deadline and not all(phrase in p.inner_text("body") for phrase in findings_phrases()):
+        p.wait_for_timeout(250)
+    body = p.inner_text("body")
+    assert all(phrase in body for phrase in findings_phrases()), [x for x in findings_phrases() if x not in body]
+    assert "once you have pressed Check" not in body
+    page.screenshot("-checked")
     _assert_clean(page)
 
 

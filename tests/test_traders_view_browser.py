@@ -3,41 +3,26 @@
 Modelled on ``tests/test_app_browser.py`` (which also covers this lesson with
 the checks every lesson gets): one server (``coupling_lab.serve``, the
 configuration ``make serve`` uses), Debian's chromium through playwright, one
-page. Here: what is particular to this lesson -- two figures, the second
+page (set up by ``tests/browser.py``, like every lesson's browser tests). Here: what is particular to this lesson -- two figures, the second
 hidden until the prediction is checked, the 40-run findings (none of their
 numbers on the page before Check), sentences instead of Python values, and
 controls besides the main one.
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from browser import (ARTIFACTS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, MAIN_HANDLE, NOTEBOOKS, STATUS,
+                     lesson_page_fixture)
 from coupling_lab.lessons import traders_view as tv
-from coupling_lab.serve import HIDDEN_ERROR, BackgroundServer
+from coupling_lab.serve import HIDDEN_ERROR
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
 LESSON = NOTEBOOKS / "08-the-traders-view.ipynb"
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 3600}
-RENDER_TIMEOUT_MS = 150_000
-CHANGE_TIMEOUT_S = 60
-MAIN_HANDLE = ".cl-main-control .noUi-handle"
-CANVAS = ".jupyter-matplotlib-canvas-div canvas"
-STATUS = ".cl-status"
 READOUT = ".cl-readout"
-LEAK_MARKERS = ("Traceback", "There was an error when executing cell", 'File "/', "site-packages",
-                str(REPO), sys.prefix)
-EXCEPTION_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b")
 # what a learner must never read: numpy scalars and arrays, dataclass reprs, bare tuples, lists and dicts
 PYTHON_REPR = re.compile(r"np\.(float|int)\d*\(|array\(|Measures\(|Odds\(|Position\(|MapPlacement\(|Result\("
                          r"|\(\s*-?\d[\d.e+-]*\s*,\s*-?\d[\d.e+-]*\s*[,)]|\[\s*-?\d[\d.e+-]*\s*,\s*-?\d"
@@ -46,33 +31,18 @@ PYTHON_REPR = re.compile(r"np\.(float|int)\d*\(|array\(|Measures\(|Odds\(|Positi
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-traders-view-{os.getpid()}.log") as srv:
-        yield srv
+lesson = lesson_page_fixture(LESSON, "traders-view", viewport=VIEWPORT)
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
+def page(lesson):
+    """The lesson's playwright page."""
+    return lesson.page
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport=VIEWPORT)
-        pg.set_default_timeout(RENDER_TIMEOUT_MS)
-        pg.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
-                 else route.abort())
-        frames = []
-        pg.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(
-            bytes(p).decode("utf-8", "replace") if isinstance(p, (bytes, bytearray)) else p)))
-        pg.cl_frames = frames
-        pg.cl_response = pg.goto(f"{server.url}voila/render/{LESSON.name}", wait_until="domcontentloaded")
-        pg.wait_for_selector(MAIN_HANDLE, state="visible")
-        pg.wait_for_selector(CANVAS, state="visible")
-        pg.wait_for_function(f"() => [...document.querySelectorAll('{CANVAS}')].some(c => c.width > 10)")
-        yield pg
-        browser.close()
+
+def received(lesson):
+    """The websocket frames the page received so far (text)."""
+    return [text for direction, text in lesson.frames if direction == "received"]
 
 
 FIGURE_DIV = ".jupyter-matplotlib-canvas-div"  # one per figure; its first canvas holds the picture
@@ -132,8 +102,8 @@ def shot(pg, suffix):
 
 
 # the tests run in this order on one page
-def test_renders_with_no_error_and_no_python_values(page):
-    assert page.cl_response is not None and page.cl_response.status == 200
+def test_renders_with_no_error_and_no_python_values(lesson, page):
+    assert lesson.response is not None and lesson.response.status == 200
     shot(page, "-browser")
     body = page.inner_text("body")
     for marker in LEAK_MARKERS:
@@ -200,7 +170,7 @@ def test_platform_and_feed_change_the_runs(page):
     shot(page, "-own-feed")
 
 
-def test_bad_values_from_the_page_show_one_line_and_no_traceback(page):
+def test_bad_values_from_the_page_show_one_line_and_no_traceback(lesson, page):
     js = """async (state) => {
       const wm = window.jupyterapp.widgetManager || await window.jupyterapp.widgetManagerPromise.promise;
       for (const pending of Object.values(wm._models)) {
@@ -216,11 +186,11 @@ def test_bad_values_from_the_page_show_one_line_and_no_traceback(page):
     assert wait_for(page, lambda: status_text(page)), "no status line after value=1e308"
     assert "Ignored" in status_text(page)
     assert settle(page, 1.5) == good, "the figures changed on a bad value"
-    n_before = sum(f.count(HIDDEN_ERROR) for f in page.cl_frames)
+    n_before = sum(f.count(HIDDEN_ERROR) for f in received(lesson))
     assert page.evaluate(js, {"value": None})
-    assert wait_for(page, lambda: sum(f.count(HIDDEN_ERROR) for f in page.cl_frames) > n_before)
+    assert wait_for(page, lambda: sum(f.count(HIDDEN_ERROR) for f in received(lesson)) > n_before)
     page.wait_for_timeout(1000)
-    body, frames = page.inner_text("body"), "\n".join(page.cl_frames)
+    body, frames = page.inner_text("body"), "\n".join(received(lesson))
     for marker in LEAK_MARKERS:
         assert marker not in body and marker not in frames, marker
     assert page.evaluate(js, {"max": 20000, "value": 11000})

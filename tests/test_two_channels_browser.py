@@ -1,25 +1,23 @@
 """Lesson 02b (two channels) served by Voila, in a real browser.
 
 Modelled on ``test_app_browser.py`` (which also runs its generic checks on
-this lesson: main control, hostile updates, no source in the page) and
-reusing its page helper; this file checks what is particular to the lesson:
-the prediction comes before the figure and reveals only after Check (the
-corners of one seed in its box, and further down the observations and the
-50-seed findings: none of their numbers is on the page before), the second dial and the fault move the figure, the corner presets set both dials
-in one go, and no readout is a Python repr.
+this lesson: main control, hostile updates, no source in the page); the page
+set-up is ``tests/browser.py``, shared by every browser test. This file checks
+what is particular to the lesson: the prediction comes before the figure and
+reveals only after Check (the corners of one seed in its box, and further
+down the observations and the 50-seed findings: none of their numbers is on
+the page before), the second dial and the fault move the figure, the corner
+presets set both dials in one go, and no readout is a Python repr.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
 
+from browser import CANVAS, CHANGE_TIMEOUT_S, EXCEPTION_NAME, LEAK_MARKERS, NOTEBOOKS, lesson_page_fixture
 from coupling_lab import channels as ch
-from coupling_lab.serve import BackgroundServer
-from test_app_browser import (ARTIFACTS, CANVAS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, EXCEPTION_NAME,
-                              LEAK_MARKERS, NOTEBOOKS, LessonPage)
 
 NOTEBOOK = NOTEBOOKS / "02b-two-channels.ipynb"
 READOUT = ".cl-readout"
@@ -30,18 +28,7 @@ REPR = re.compile(r"np\.|array\(|float64|int64|RunSummary\(|SeedMeans\(|Corner\(
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-two-channels-{os.getpid()}.log") as srv:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            lesson = LessonPage(browser, srv, NOTEBOOK)
-            yield lesson
-            lesson.page.close()
-            browser.close()
+page = lesson_page_fixture(NOTEBOOK, "two-channels")
 
 
 def _readout(lesson):

@@ -236,6 +236,23 @@ def test_dial_sweep_cancel_keeps_finished_runs():
     assert not view.run_button.disabled and view.cancel_button.disabled
 
 
+def test_dial_sweep_in_the_background_returns_before_its_runs_and_draws_when_they_end():
+    """What lesson 02's page does: the cell returns at once, the sweep runs in its thread."""
+    view = DialSweep(n_dial=3, n_seeds=84, run="background")
+    assert view.thread is not None and view.run_button.disabled and not view.cancel_button.disabled
+    assert view.frame is None and view.bar.max == 3 * 84 and "running" in view.table.value
+    view.thread.join(timeout=120)
+    assert not view.thread.is_alive() and not view.status.message
+    assert len(view.frame) == 3 * 84 and view.bar.value == 252 and view.bar.bar_style == "success"
+    assert "Means over 84 seeds per position" in view.table.value
+    assert not view.run_button.disabled and view.cancel_button.disabled
+    with pytest.raises(ValueError, match=r"run must be one of \[True, False, 'background'\]; got 'later'"):
+        DialSweep(n_dial=3, n_seeds=2, run="later")
+    import matplotlib.pyplot as plt
+
+    plt.close(view.fig)
+
+
 def test_dial_sweep_progress_bar_moves_from_the_sweep_thread_and_ends_at_the_total():
     """The bar is a widget moved from the sweep's thread (printed output from that thread never
     reaches the page: tests/test_sharing_dial_browser.py checks the page)."""

@@ -1,9 +1,9 @@
 """Lesson 05 (what helps) served by Voila, in a real browser: its findings wait for the predictions.
 
 ``test_app_browser.py`` runs the checks every lesson gets on this lesson too
-(main control, hostile updates, no repr, no source) and this file reuses its
-page helper. Here: before either prediction is checked the page's text holds
-none of the numbers the lesson's findings quote, and the trade-off picture
+(main control, hostile updates, no repr, no source); the page set-up is
+``tests/browser.py``, shared by every browser test. Here: before either
+prediction is checked the page's text holds none of the numbers the lesson's findings quote, and the trade-off picture
 (which answers the first prediction) is hidden; Check on the first
 prediction shows the lab's findings and the picture with its findings, and
 Check on the second shows the two designs' findings, each with the numbers
@@ -12,15 +12,12 @@ the runs give (``coupling_lab.lessons.mitigations``, pinned in
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
+from browser import CHANGE_TIMEOUT_S, LEAK_MARKERS, NOTEBOOKS, lesson_page_fixture, python_reprs
 from coupling_lab.lessons import mitigations as mit
-from coupling_lab.serve import BackgroundServer
-from test_app_browser import (ARTIFACTS, CHANGE_TIMEOUT_S, CHROMIUM, CHROMIUM_ARGS, LEAK_MARKERS, NOTEBOOKS,
-                              LessonPage, python_reprs)
 
 NOTEBOOK = NOTEBOOKS / "05-what-helps.ipynb"
 
@@ -46,18 +43,7 @@ def design_numbers():
             f"{a['peak flow'][0]}"]
 
 
-@pytest.fixture(scope="module")
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with BackgroundServer(root=NOTEBOOKS, max_kernels=3, cull_idle_timeout=60, cull_interval=10,
-                          log_path=ARTIFACTS / f"voila-what-helps-{os.getpid()}.log") as srv:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            lesson = LessonPage(browser, srv, NOTEBOOK)
-            yield lesson
-            lesson.page.close()
-            browser.close()
+page = lesson_page_fixture(NOTEBOOK, "what-helps")
 
 
 def _body(lesson):

@@ -12,9 +12,9 @@ from ..scenarios import CrashScenario, GBMScenario
 from ..simulation import Config, simulate
 from ..venues import spike
 from .controls import Control
-from .text import Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct
+from .text import Prose, Sentence, extra_fall, fmt_musd, fmt_number, fmt_pct
 
-__all__ = ["FAULT_KINDS", "FAULT_START", "FLOOR_USD", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "OnFeeds",
+__all__ = ["bad_report_quoted", "bad_report_findings", "FAULT_KINDS", "FAULT_START", "FLOOR_USD", "N_PLATFORMS", "N_STEPS", "SEED_MAX", "CONTROLS", "OnFeeds",
            "fault_config", "fault_runs", "readout_rows", "panel_text", "bad_debt_by_platform", "describe_kinds",
            "under_water", "floor_summary"]
 
@@ -167,6 +167,33 @@ def bad_debt_by_platform(runs):
         per = ", ".join(f"P{k + 1} {fmt_number(b / 1e6, 2)}" for k, b in enumerate(runs[key].measures.bad_debt_k))
         parts.append(f"{label}: {per} (M USD).")
     return Sentence("\n".join(parts))
+
+
+def bad_report_quoted(seed=1):
+    """The numbers the findings of the prediction quote: a 10 % bad report for 10 minutes, shared vs own."""
+    runs = fault_runs("bad report", 10, 10, 1.0, seed=seed)
+    shared, own = runs["shared"].measures, runs["own"].measures
+    sold_own = runs["own"].notional_tk.sum(axis=0)
+    return {"shared_sold": fmt_musd(shared.liquidated_usd), "shared_bad": fmt_musd(shared.bad_debt),
+            "own_sold": fmt_musd(own.liquidated_usd), "own_bad": fmt_musd(own.bad_debt, 2),
+            "own_p1_share": fmt_pct(sold_own[0] / sold_own.sum(), 0),
+            "times": fmt_number(shared.liquidated_usd / own.liquidated_usd, 0),
+            "spread": _spread(sum(b > 0.005e6 for b in shared.bad_debt_k))}
+
+
+def _spread(n):
+    return f"spread over all {N_PLATFORMS} platforms" if n == N_PLATFORMS else f"on {n} of the {N_PLATFORMS} platforms"
+
+
+def bad_report_findings(seed=1):
+    """What the 10 % bad report does with ``seed`` (revealed once the prediction is checked)."""
+    q = bad_report_quoted(seed)
+    return Prose(
+        f"**Seed {seed}.** The 10 % bad report on the shared oracle sells **{q['shared_sold']}** and leaves "
+        f"**{q['shared_bad']}** of bad debt, {q['spread']}. On P1's own "
+        f"oracle it sells **{q['own_sold']}**, {q['own_p1_share']} of it P1's, and leaves {q['own_bad']} of bad "
+        f"debt. The shared oracle sells **{q['times']} times** as much: far more than five platforms' worth, because "
+        "their combined selling moves the market itself and the damage outlives the bad report.")
 
 
 def floor_summary(runs):

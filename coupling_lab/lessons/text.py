@@ -47,22 +47,26 @@ class Prose(Sentence):
 
     Blocks are separated by a blank line; a block whose lines start with
     ``"- "`` is a bulleted list (a line that does not start so continues the
-    bullet above); ``**text**`` is bold. ``str()`` is the plain text (no
-    markup), :meth:`html` the page's.
+    bullet above); a block whose lines all start with ``"|"`` is a table (its
+    first row the header, the ``|---|`` row under it left out); ``**text**``
+    is bold. ``str()`` is the plain text (no markup), :meth:`html` the page's.
 
     >>> p = Prose("With seed 1: **24.1 %**.\n\n- one\n- two")
     >>> str(p)
     'With seed 1: 24.1 %.\n- one\n- two'
     >>> p.html()
     "<div class='cl-prose'><p>With seed 1: <b>24.1 %</b>.</p><ul><li>one</li><li>two</li></ul></div>"
+    >>> t = Prose("| run | sold |\n|---|---|\n| shared | **246 M USD** |")
+    >>> str(t)
+    'run | sold\nshared | 246 M USD'
+    >>> t.html()  # doctest: +ELLIPSIS
+    "<div class='cl-prose'><table class='cl-table' ...><tr><th ...>run</th><th ...>sold</th></tr><tr><td ...>shared</td><td ...><b>246 M USD</b></td></tr></table></div>"
     """
 
     def __init__(self, source):
         self.source = str(source).strip()
         self.blocks = [_block(b) for b in re.split(r"\n\s*\n", self.source) if b.strip()]
-        super().__init__("\n".join(
-            "\n".join(f"- {_plain(i)}" for i in items) if kind == "ul" else _plain(items[0])
-            for kind, items in self.blocks))
+        super().__init__("\n".join(_plain_block(kind, items) for kind, items in self.blocks))
 
     def html(self):
         """The text as HTML: ``<p>`` paragraphs, ``<ul>`` lists, ``<b>`` for bold; everything else escaped."""
@@ -70,6 +74,13 @@ class Prose(Sentence):
         for kind, items in self.blocks:
             if kind == "ul":
                 parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            elif kind == "table":
+                head, *rows = items
+                parts.append(f"<table class='cl-table' style='{_TABLE}'><tr>"
+                             + "".join(f"<th style='{_CELL};border-bottom:1px solid #999'>{_inline(c)}</th>"
+                                       for c in head) + "</tr>"
+                             + "".join("<tr>" + "".join(f"<td style='{_CELL}'>{_inline(c)}</td>" for c in row)
+                                       + "</tr>" for row in rows) + "</table>")
             else:
                 parts.append(f"<p>{_inline(items[0])}</p>")
         return f"<div class='cl-prose'>{''.join(parts)}</div>"
@@ -78,12 +89,18 @@ class Prose(Sentence):
         return self.html()
 
 
+_TABLE = "border-collapse:collapse;margin:0.5em 0"
+_CELL = "padding:2px 16px 2px 0;text-align:left;vertical-align:top"
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
 def _block(text):
-    """``("ul", [item, ...])`` for a bulleted block, ``("p", [paragraph])`` otherwise (lines joined)."""
+    """``("ul", [item, ...])`` for a bulleted block, ``("table", [[cell, ...], ...])`` for a table (header
+    first), ``("p", [paragraph])`` otherwise (lines joined)."""
     lines = [line.strip() for line in text.strip().splitlines()]
+    if all(line.startswith("|") for line in lines):
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+        return "table", [row for row in rows if not all(set(cell) <= set("-: ") for cell in row)]
     if not lines[0].startswith("- "):
         return "p", [" ".join(lines)]
     items = []
@@ -93,6 +110,14 @@ def _block(text):
         else:
             items[-1] += " " + line
     return "ul", items
+
+
+def _plain_block(kind, items):
+    if kind == "ul":
+        return "\n".join(f"- {_plain(i)}" for i in items)
+    if kind == "table":
+        return "\n".join(" | ".join(_plain(c) for c in row) for row in items)
+    return _plain(items[0])
 
 
 def _plain(text):

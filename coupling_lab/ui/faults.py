@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import re
 
 import ipywidgets as widgets
 import numpy as np
@@ -156,8 +157,11 @@ def _steps(t, lower, upper):
 
 
 def _readout(runs):
-    cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums"
-    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in READOUT_HEAD) + "</tr>"
+    cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap"
+    # a header may wrap between words, never inside its unit ("sold (M" / "USD)"): the unit's spaces are fixed
+    head = (re.sub(r"\(([^)]*)\)", lambda m: "(" + m.group(1).replace(" ", "\u00a0") + ")", h) for h in READOUT_HEAD)
+    out = "<tr>" + "".join(f"<th style='padding:1px 12px 1px 0;text-align:right;line-height:1.3'>{html.escape(h)}</th>"
+                           for h in head) + "</tr>"
     for row in readout_rows(runs):
         out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(x)}</td>" for x in row) + "</tr>"
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"

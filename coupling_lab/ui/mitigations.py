@@ -148,9 +148,11 @@ LAB_STYLE = {"on": dict(color="#332288", ls="-", lw=1.6), "off": dict(color="#CC
 
 def _table(head, rows):
     cell = "padding:1px 12px 1px 0;text-align:right;font-variant-numeric:tabular-nums"
-    out = "<tr>" + "".join(f"<th style='{cell}'>{html.escape(h)}</th>" for h in head) + "</tr>"
+    note = "padding:1px 0 1px 6px;text-align:left;color:#555"  # an unnamed last column explains the row
+    styles = [cell] * (len(head) - 1) + [note if head[-1] == "" else cell]
+    out = "<tr>" + "".join(f"<th style='{st}'>{html.escape(h)}</th>" for h, st in zip(head, styles)) + "</tr>"
     for row in rows:
-        out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(v)}</td>" for v in row) + "</tr>"
+        out += "<tr>" + "".join(f"<td style='{st}'>{html.escape(v)}</td>" for v, st in zip(row, styles)) + "</tr>"
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"
 
 

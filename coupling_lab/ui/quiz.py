@@ -187,6 +187,7 @@ class Revealed(widgets.VBox):
             self._contents.append(content)
             self.parts.append(part)
         self.shown = False
+        self._texts = {}
         self.status = Status()
         self.waiting = widgets.HTML(f"<p class='cl-waiting' style='color:#555'><i>{html.escape(waiting)}</i></p>")
         super().__init__([self.waiting, self.status.widget, *self.parts])
@@ -204,7 +205,9 @@ class Revealed(widgets.VBox):
         texts = {i: _as_html(c()) for i, c in enumerate(self._contents) if not isinstance(c, widgets.Widget)}
         for i, part in enumerate(self.parts):
             if i in texts:
-                part.value = texts[i]
+                self._texts[i] = texts[i]
+                # a widget's HTML keeps the line height of one control row (28 px): prose reads at 1.5
+                part.value = f"<div class='cl-revealed-text' style='line-height:1.5'>{texts[i]}</div>"
             part.layout.display = None
         self.waiting.layout.display = "none"
         self.shown = True
@@ -212,7 +215,7 @@ class Revealed(widgets.VBox):
     @property
     def text(self):
         """The texts shown (HTML), joined; empty before the first Check."""
-        return "".join(p.value for p, c in zip(self.parts, self._contents) if not isinstance(c, widgets.Widget))
+        return "".join(self._texts.get(i, "") for i, c in enumerate(self._contents) if not isinstance(c, widgets.Widget))
 
 
 def _as_html(text):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import os
 import threading
 import time
 
@@ -42,6 +43,14 @@ def table_html(head, rows):
     for row in rows:
         out += "<tr>" + "".join(f"<td style='{cell}'>{html.escape(v)}</td>" for v in row) + "</tr>"
     return f"<table class='cl-readout' style='border-collapse:collapse;font-size:0.92em'>{out}</table>"
+
+
+def _lower_priority(niceness=10):
+    """Lower the calling thread's scheduling priority (Linux: ``nice`` is per thread); no-op elsewhere."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 def _view(result):
@@ -202,6 +211,13 @@ class DialSweep(LessonApp):
     its own: output printed from the sweep's thread would never reach the page)
     counts the runs done, every few seeds.
 
+    ``run`` says what happens at construction: ``True`` runs the sweep in the
+    calling thread (the figure is drawn when the constructor returns), ``False``
+    draws nothing until asked, ``"background"`` starts it in a background thread
+    as **Run sweep** does, so the cell (and a served page) does not wait for it:
+    the bar counts the runs on the page and the figure and table appear when it
+    ends (:attr:`thread`; ``thread.join()`` waits for it).
+
     Attributes
     ----------
     frame : DataFrame, one row per run (from :func:`coupling_lab.sweep.sweep`)
@@ -226,12 +242,19 @@ class DialSweep(LessonApp):
         self.cancel_event = threading.Event()
         self.thread = None
         self.frame = self.summary = None
-        self._first = run
+        if run not in (True, False, "background"):
+            raise ValueError(f"run must be one of [True, False, 'background']; got {run!r}")
+        self._first = run is True
         self.run_button = widgets.Button(description="Run sweep", icon="play", button_style="primary")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         super().__init__()
         self.run_button.on_click(lambda _b: self.run(wait=False))
         self.cancel_button.on_click(lambda _b: self.cancel())
+        if run == "background":
+            total = sweep_runs(self.values["n_platforms"], self.values["n_dial"], self.values["n_seeds"])
+            self.bar.max, self.bar_text.value = total, f"0 of {total:,} runs"
+            self.table.value = "<p><i>The sweep is running: its figure and table appear when it ends.</i></p>"
+            self.run(wait=False, yield_cpu=True)
 
     def build_controls(self):
         i = self._init
@@ -332,8 +355,12 @@ class DialSweep(LessonApp):
         self.table.value = (f"<p><b>Means over {n_seeds} seeds per position</b> (the plots' units){note}</p>"
                             + table_html(SWEEP_TABLE_HEAD, sweep_table_rows(summary)))
 
-    def run(self, wait=True):
-        """Run the sweep with the current settings; ``wait=False`` runs it in a background thread."""
+    def run(self, wait=True, yield_cpu=False):
+        """Run the sweep with the current settings; ``wait=False`` runs it in a background thread.
+
+        ``yield_cpu``: the thread runs at a lower scheduling priority (Linux ``nice`` 10 for that
+        thread alone, where the system allows it), so the page that is opening, and the kernel's
+        replies to it, come first on a busy machine (the page-load sweep)."""
         if self.thread is not None and self.thread.is_alive():
             self.status.show("A sweep is already running: wait for it or press Cancel.", kind="info")
             return None
@@ -341,6 +368,8 @@ class DialSweep(LessonApp):
         self.run_button.disabled, self.cancel_button.disabled = True, False
 
         def work():
+            if yield_cpu:
+                _lower_priority()
             try:
                 self.update()
             finally:

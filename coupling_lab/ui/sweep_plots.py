@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from ..lessons.text import fmt_number
 from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
 from .app import Bound, LessonApp, main_slider, new_figure
@@ -167,8 +168,10 @@ def plot_heatmap(frame, measure, x="sharing", y="market.depth", ax=None, annotat
     if annotate and data.size <= 150:
         finite = data[np.isfinite(data)]
         mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        top = float(np.abs(finite).max()) if finite.size else 0.0
+        digits = 1 if top >= 10 else 2 if top >= 1 else 3  # one precision for every cell (not 0.796 beside 87)
         for (i, j), v in np.ndenumerate(data):
-            text = "n/a" if not np.isfinite(v) else f"{v:.3g}"
+            text = "n/a" if not np.isfinite(v) else fmt_number(v, digits)
             ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
                     color="black" if np.isfinite(v) and v > mid else "white")
     return ax
