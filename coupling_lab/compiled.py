@@ -485,6 +485,31 @@ def _limit_round(cand_i, cand_l, cand_pos, cand_h, nc, acc, coll, debt, read_l, 
 
 
 @_jit
+def _venue_step(v, k, t, l, P, f, perp_st, perp_th, perp_logs, perp_cap, perp_rows, perp_flows, perp_fill, asset_l,
+                count_tk, notional_tk, repaid_tk, bad_tk, waiting_tk, flow_ta, flow):
+    """Perp venue ``v`` (platform ``k``, first ledger ``l``) at step ``t``, marks ``P``, market prices ``f``:
+    ``PerpEngine.step``, then what ``Recorder.fills`` and the flows keep of it. A function of its own, so
+    the lending rounds' loop carries none of the venues' typed lists."""
+    th = perp_th[v]
+    cap = _perp_capacity(th, t, P, perp_cap[v]) if th[0][TH_ACTIVE] else perp_cap[v]
+    fill = perp_fill[v, t]
+    perp_logs[v] = _perp_step(perp_st[v], perp_logs[v], t, P, f, cap, perp_rows[v], perp_flows[v], fill)
+    if fill[FILL_RETURNED] != 0.0:  # Recorder.fills
+        count_tk[t, k] = int(fill[FILL_COUNT])
+        notional_tk[t, k] = fill[FILL_GROSS]
+        repaid_tk[t, k] = fill[FILL_FEES]
+        bad_tk[t, k] = fill[FILL_BAD]
+        waiting_tk[t, k] = int(fill[FILL_WAITING])
+        flows = perp_flows[v]
+        for s in range(P.size):
+            q = flows[t, s]
+            if q != 0.0:
+                a = asset_l[l + s]
+                flow_ta[t, a] += q
+                flow[a] += q
+
+
+@_jit
 def _loop(ex_ta, keep_a, depth_a,
           unit_raw_tj, frozen_t, unit_tv, frozen_tv, venue_asset, src_ptr, src_idx, feed_asset,
           theta_j, hb_j, lat_j, stale_tj, override_tj, lo_j, hi_j,
@@ -666,22 +691,8 @@ def _loop(ex_ta, keep_a, depth_a,
                         P[s] = _guarded(t, k, q, j, P[s], hop_k, delay_in, awin_k, a_sum, a_last, band_k, raw_tj,
                                         fb_alt_l, fb_prev, fb_on, fb_timeout_k, fb_jump_k, fb_agree_k, last, oracle_tj)
                     read_tl[t, q] = P[s]
-                th = perp_th[v]
-                cap = _perp_capacity(th, t, P, perp_cap[v]) if th[0][TH_ACTIVE] else perp_cap[v]
-                fill = perp_fill[v, t]
-                perp_logs[v] = _perp_step(perp_st[v], perp_logs[v], t, P, f, cap, perp_rows[v], perp_flows[v], fill)
-                if fill[FILL_RETURNED] != 0.0:  # Recorder.fills
-                    count_tk[t, k] = int(fill[FILL_COUNT])
-                    notional_tk[t, k] = fill[FILL_GROSS]
-                    repaid_tk[t, k] = fill[FILL_FEES]
-                    bad_tk[t, k] = fill[FILL_BAD]
-                    waiting_tk[t, k] = int(fill[FILL_WAITING])
-                    for s in range(S):
-                        q = perp_flows[v][t, s]
-                        if q != 0.0:
-                            a = asset_l[l + s]
-                            flow_ta[t, a] += q
-                            flow[a] += q
+                _venue_step(v, k, t, l, P, f, perp_st, perp_th, perp_logs, perp_cap, perp_rows, perp_flows, perp_fill,
+                            asset_l, count_tk, notional_tk, repaid_tk, bad_tk, waiting_tk, flow_ta, flow)
                 continue
             if slot_ptr[k + 1] - l > 1:
                 # 4-6 for a platform of several assets (LendingEngine._round): the candidates of all
@@ -853,11 +864,19 @@ def _loop(ex_ta, keep_a, depth_a,
             n = 0
             nt = 0  # accounts taken from the ledger this round (liquidated, or one put back at the rate limit)
             cum = 0.0
-            while cap < 0 or n < cap:
-                i, mk = _take_next(l, mk, neg, coll, debt, acc, base, lt, n_open, head, pool, pkey, rb, run_h, run_e,
-                                   hk, ha, hr, hn)
-                if i < 0:
+            while cap < 0 or n < cap:  # (_take_next, written out: the hot path of a big run)
+                use_main = mk < neg
+                use_pool = hn[l] > 0 and hk[l, 0] < neg
+                if use_main and use_pool:
+                    use_main = _before(mk, acc[base + head[l]], hk[l, 0], ha[l, 0])
+                elif not use_pool and not use_main:
                     break
+                if use_main:
+                    i = base + head[l]
+                    head[l] += 1
+                    mk = _key(coll, debt, base + head[l], lt) if head[l] < n_open else np.inf
+                else:
+                    i = _pop_pool(l, pool, pkey, rb, acc, base, run_h, run_e, hk, ha, hr, hn)
                 c = coll[i]
                 d = debt[i]
                 # the lending rule (margin.liquidate), one account
