@@ -635,6 +635,39 @@ def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
     assert "e+" not in table.to_html() and "e+" not in table.to_string()
 
 
+
+def test_lesson07_learner_tables_label_units_and_show_percent_where_the_plots_do():
+    from coupling_lab import Config, sweep
+    from coupling_lab.lessons.text import Prose
+    from coupling_lab.ui.sweep_plots import run_table, summary_table, sweep_summary
+
+    frame = sweep(Config(n_platforms=2), {"sharing": [0.0, 1.0]}, seeds=range(3), progress=False)
+    table = run_table(frame, rows=2)
+    assert isinstance(table, Prose)
+    (kind, rows), = table.blocks
+    head, first, second = rows
+    assert kind == "table" and len(rows) == 3
+    assert head[:2] == ["oracle sharing s", "seed"]
+    for unit in ("peak 10-step flow (% of all selling)", "excess drawdown (% extra fall)", "liquidated (M USD)",
+                 "bad debt (M USD)", "fundamental drawdown (log units)"):
+        assert unit in head
+    row = frame.iloc[0]
+    cell = dict(zip(head, first))
+    assert cell["peak 10-step flow (% of all selling)"] == f"{100 * row['peak_flow_share']:,.1f}"
+    assert cell["excess drawdown (% extra fall)"] == f"{100 * -np.expm1(-row['excess_drawdown']):,.1f}"
+    assert cell["liquidated (M USD)"] == f"{row['liquidated_usd'] / 1e6:,.1f}"
+    summary = summary_table(frame)
+    (kind, rows), = summary.blocks
+    assert rows[0][0] == "oracle sharing s" and rows[0][-1] == "runs" and [r[-1] for r in rows[1:]] == ["3", "3"]
+    assert "peak 10-step flow (% of all selling): mean [95% interval]" in rows[0]
+    s = sweep_summary(frame, ["peak_flow_share"], ["sharing"]).iloc[-1]
+    assert rows[-1][2] == f"{s['mean']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
+    for text in (str(table), table.html(), str(summary), summary.html()):
+        assert "e+" not in text and "nan" not in text.lower().replace("n/a", "")
+    with pytest.raises(ValueError, match="rows must be an integer >= 1; got 0"):
+        run_table(frame, rows=0)
+
+
 # --- the layered (blitted) redraw --------------------------------------------------
 def _main_step(app):
     """A new value of the app's main control, one step from the current one."""
