@@ -98,7 +98,7 @@ def test_lesson08_findings_wait_for_the_prediction():
     (block,) = ask.revealed
     assert_hidden(block)
     check(ask, 1)
-    assert_shown(block, "29 of 40", "14 of 40", "health 1.57", "1272 against 1316 USD", "18 of 40")
+    assert_shown(block, "29 of 40", "14 of 40", "health 1.57", "1,272 against 1,316 USD", "18 of 40")
     assert block.text == traders_view.runs_findings().html()
 
 
