@@ -564,6 +564,32 @@ def test_lesson05_lab_selling_top_follows_the_runs_without_a_new_static_frame():
     assert len(shown) == 1 and "M USD / min" in shown[0].get_text()
 
 
+def test_lesson05_lab_outage_legend_has_a_swatch_whether_or_not_the_outage_is_on():
+    """The selling panel's legend entry for the keeper outage shows the shade it names (not an empty
+    swatch while the outage is off) and says when the span appears; switching the outage on shades the
+    span only (the legend is in the static frame, the span a moving artist)."""
+    from coupling_lab.lessons.mitigations import OUTAGE
+
+    app = MitigationLab()
+    app.fig.canvas.draw()
+    legend = app.legends[1]
+    entries = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles))
+    (label,) = [k for k in entries if "keeper outage" in k]
+    assert "shaded" in label and "when on" in label and f"{OUTAGE[0]}–{OUTAGE[1]}" in label
+    swatch = entries[label]
+    assert swatch.get_alpha() > 0 and swatch.get_facecolor()[:3] == app.outage_shade.get_facecolor()[:3]
+    assert app.outage_shade.get_alpha() == 0  # opens with every protection off: no span
+    app.controls["outage"].value = "on"
+    assert app.status.message == ""
+    assert app.outage_shade.get_alpha() == swatch.get_alpha()
+    # the legend (swatch included) stays in the static frame: nothing added to what every frame draws
+    moving = app.moving_artists()
+    assert app.outage_shade in moving and not any(a in moving for a in (legend, swatch, app.outage_key))
+    assert len(moving) == 8  # four price lines, two selling lines, the span and the selling y axis
+    renderer = app.fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x1 <= app.fig.bbox.x1  # the entry fits in the figure
+
+
 @pytest.mark.parametrize("make", [TwoDesigns, MitigationLab, TradeOffPicture, ForecastVsSimulation],
                          ids=["05", "05-lab", "05-tradeoff", "06"])
 def test_legends_sit_off_the_data(make):
