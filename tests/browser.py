@@ -114,7 +114,7 @@ class LessonPage:
         questions = self.page.locator(PREDICTION)
         for i in range(questions.count()):
             question = questions.nth(i)
-            question.locator("label").first.click()
+            question.locator(".widget-radio-box label, .widget-toggle-button").first.click()
             question.get_by_role("button", name="Check").click()
 
     def _watch(self, ws):
