@@ -42,6 +42,7 @@ CHANGE_TIMEOUT_S = 60
 MAIN_HANDLE = ".cl-main-control .noUi-handle"
 CANVAS = ".jupyter-matplotlib-canvas-div canvas"
 STATUS = ".cl-status"
+PREDICTION = ".cl-prediction"
 # number sliders sync "value" (and a min/max the page can move); selection sliders sync "index"
 NUMBER_SLIDERS = ("FloatSliderModel", "IntSliderModel", "FloatLogSliderModel")
 NAN_PASSES = ("FloatSliderModel", "FloatLogSliderModel")  # CFloat lets NaN through its clamp
@@ -74,9 +75,14 @@ def _offline(route):
 
 
 class LessonPage:
-    """A lesson open in the browser, with every websocket frame it exchanged."""
+    """A lesson open in the browser, with every websocket frame it exchanged.
 
-    def __init__(self, browser, server, notebook, viewport=VIEWPORT):
+    A lesson whose every app waits for a prediction (``apps_wait``: each main control is inside a
+    block :meth:`Prediction.after_check` hides) opens with that prediction checked
+    (:meth:`check_predictions`) unless ``answer_first`` is False; then the page is left as served.
+    """
+
+    def __init__(self, browser, server, notebook, viewport=VIEWPORT, answer_first=True):
         self.notebook = notebook
         self.nb = nbformat.read(notebook, as_version=4)
         self.url = f"{server.url}voila/render/{notebook.name}"
@@ -87,11 +93,29 @@ class LessonPage:
         self.page.on("websocket", self._watch)
         started = time.monotonic()
         self.response = self.page.goto(self.url, wait_until="domcontentloaded")
+        self.page.wait_for_selector(MAIN_HANDLE, state="attached")
+        # a lesson whose every app waits for its prediction (07) shows the prediction, not the app, first
+        self.apps_wait = self.page.eval_on_selector_all(
+            MAIN_HANDLE, "hs => hs.length > 0 && hs.every(h => h.closest('.cl-revealed') !== null)")
+        if self.apps_wait:
+            self.page.wait_for_selector(PREDICTION, state="visible")
+            if not answer_first:
+                self.render_seconds = time.monotonic() - started
+                return
+            self.check_predictions()  # commit to an answer, as a learner would, to reach the apps
         self.page.wait_for_selector(MAIN_HANDLE, state="visible")
         self.page.wait_for_selector(CANVAS, state="visible")
         self.page.wait_for_function(  # ipympl has drawn something into the canvas
             f"() => [...document.querySelectorAll('{CANVAS}')].some(c => c.width > 10 && c.height > 10)")
         self.render_seconds = time.monotonic() - started
+
+    def check_predictions(self):
+        """Pick the first option of every prediction on the page and press its Check."""
+        questions = self.page.locator(PREDICTION)
+        for i in range(questions.count()):
+            question = questions.nth(i)
+            question.locator(".widget-radio-box label, .widget-toggle-button").first.click()
+            question.get_by_role("button", name="Check").click()
 
     def _watch(self, ws):
         def keep(direction):
@@ -259,10 +283,10 @@ def chromium():
 
 
 @contextmanager
-def served_lesson(notebook, log_name, viewport=VIEWPORT):
-    """One lesson open in its own server and browser, settled: a :class:`LessonPage`."""
+def served_lesson(notebook, log_name, viewport=VIEWPORT, answer_first=True):
+    """One lesson open in its own server and browser, settled: a :class:`LessonPage` (``answer_first``: see it)."""
     with voila_server(log_name) as srv, chromium() as browser:
-        lesson = LessonPage(browser, srv, notebook, viewport=viewport)
+        lesson = LessonPage(browser, srv, notebook, viewport=viewport, answer_first=answer_first)
         try:
             yield lesson
         finally:

@@ -1,8 +1,8 @@
-"""Predictions before reveals, in the kernel: lessons 02b, 03, 04, 05, 08 and 11 run cell by cell (as Voila
+"""Predictions before reveals, in the kernel: lessons 02b, 03, 04, 05, 07, 08 and 11 run cell by cell (as Voila
 runs them before the page shows), and every block a prediction reveals is hidden and holds no
 text until that prediction is checked; after Check it holds the findings, with the numbers the
 runs give (pinned in test_channels.py, test_lessons_protections.py, test_lessons.py,
-test_trader.py and test_replays.py). The page itself is checked in the browser tests of these lessons."""
+test_trader.py and test_replays.py; lesson 07's here). The page itself is checked in the browser tests of these lessons."""
 import html
 import re
 from pathlib import Path
@@ -98,7 +98,7 @@ def test_lesson08_findings_wait_for_the_prediction():
     (block,) = ask.revealed
     assert_hidden(block)
     check(ask, 1)
-    assert_shown(block, "29 of 40", "14 of 40", "health 1.57", "1272 against 1316 USD", "18 of 40")
+    assert_shown(block, "29 of 40", "14 of 40", "health 1.57", "1,272 against 1,316 USD", "18 of 40")
     assert block.text == traders_view.runs_findings().html()
 
 
@@ -144,3 +144,36 @@ def test_lesson11_compound_findings_and_the_table_wait_for_the_prediction():
                  f"three venues: {q['cd_median']}")
     assert_shown(table, f"{q['cd_liq']} liquidated", "the anchor changes nothing", f"{q['bt_bad']} bad debt")
     assert compound.text == replays.compound_findings().html() and table.text == replays.how_close().html()
+
+
+#: lesson 07's dial sweep (72 runs: six dial values x seeds 0-11), as its prediction, table and findings quote it
+LESSON07 = {"n": "12", "before": "0.8", "sync_0": "0.39", "sync_pen": "0.71", "sync_1": "0.99",
+            "flow_0": "34.1 %", "flow_pen": "42.5 %", "flow_1": "53.5 %",
+            "fall_0": "7.5 %", "fall_pen": "10.0 %", "fall_1": "14.3 %"}
+
+
+def test_lesson07_dial_table_figure_and_heatmap_wait_for_the_prediction():
+    from coupling_lab.ui import sweep_plots
+
+    ns = run_cells("07-research-sweeps.ipynb")
+    ask, frame = ns["ask"], ns["frame"]
+    assert sweep_plots.dial_quoted(frame) == LESSON07
+    dial, heatmap, explorer = ask.revealed
+    assert ns["explorer"].widget in explorer.parts  # the explorer shows the dial curves too
+    for block in (dial, heatmap, explorer):
+        assert_hidden(block)
+    # the feedback of every option quotes the run's numbers; the right one is the steep last step
+    for text in ask.feedback.values():
+        assert "synchrony 0.39 with no sharing, 0.71 at 0.8, 0.99 at full sharing" in text
+        assert "peak flow share 34.1 %, 42.5 %, 53.5 %; extra fall 7.5 %, 10.0 %, 14.3 %" in text
+    assert ask.answer == ask.options[2] and "last step" in ask.answer
+    check(ask, 1)
+    assert ask.correct is False
+    assert_shown(dial, "0.39 [0.33, 0.45]", "0.99 [0.99, 0.99]", "34.1 [30.5, 37.7]", "53.5 [47.3, 59.8]",
+                 "7.5 [6.6, 8.3]", "14.3 [11.8, 16.7]", "Synchrony rises from 0.39 with no sharing to 0.71 at dial 0.8",
+                 "from 7.5 % to 10.0 %, then 14.3 %")
+    assert_shown(heatmap)
+    assert_shown(explorer)
+    assert dial.text == (sweep_plots.summary_table(frame).html() + sweep_plots.dial_findings(frame).html())
+    check(ask, 2)
+    assert ask.correct is True

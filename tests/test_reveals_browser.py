@@ -1,4 +1,4 @@
-"""Lessons 03 and 04 served by Voila, in a real browser: their findings wait for the prediction.
+"""Lessons 03, 04 and 07 served by Voila, in a real browser: their findings wait for the prediction.
 
 ``test_app_browser.py`` runs the checks every lesson gets on these lessons too
 (main control, hostile updates, no repr, no source); the page set-up is
@@ -6,7 +6,8 @@
 holds none of the numbers the findings quote (lesson 03's depth sweep, which
 answers the question too, is hidden); after Check they are on the page, as
 the runs give them (``cascades.cascade_quoted``, ``faults.bad_report_quoted``,
-pinned in ``test_lessons.py``). Lesson 11's prediction is checked in
+pinned in ``test_lessons.py``; lesson 07's dial sweep, table, heatmap and explorer, pinned in
+``test_reveals.py``). Lesson 11's prediction is checked in
 ``test_replays_browser.py``, lessons 02b, 05 and 08 in their own files.
 """
 from __future__ import annotations
@@ -37,16 +38,25 @@ def lesson04_numbers():
             "On the shared oracle: P1 1.10, P2 1.27"]
 
 
+def lesson07_numbers():
+    return ["0.39 [0.33, 0.45]", "53.5 [47.3, 59.8]", "14.3 [11.8, 16.7]",
+            "Synchrony rises from 0.39 with no sharing to 0.71 at dial 0.8 and 0.99 at full sharing",
+            "0.71 at 0.8, 0.99 at full sharing"]  # the last: the feedback of the option checked
+
+
 #: lesson -> (the option clicked, the findings' phrases, how many blocks wait, figures shown before/after Check)
 CASES = {
     "03-depth-and-cascades": ("Far more than five times", lesson03_numbers, 2, (1, 2)),
     "04-when-the-shared-oracle-fails": ("About five times as much", lesson04_numbers, 2, (1, 1)),
+    # the dial figure, the heatmap and the explorer all wait
+    "07-research-sweeps": ("All three rise most at the start", lesson07_numbers, 3, (0, 3)),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def lesson(request):
-    with served_lesson(NOTEBOOKS / f"{request.param}.ipynb", f"reveals-{request.param[:2]}") as page:
+    with served_lesson(NOTEBOOKS / f"{request.param}.ipynb", f"reveals-{request.param[:2]}",
+                       answer_first=False) as page:
         yield request.param, page
 
 

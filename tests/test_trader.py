@@ -168,7 +168,7 @@ def test_the_numbers_the_lesson_quotes(pinned):
     # a position at health 1.50: caught in 29 / 14 / 0 of 40 runs
     counts = [round(sh.caught(1.50, c) * n) for c in ("shared", "independent", "no cascade")]
     assert counts == [29, 14, 0]
-    # safe in 9 of 10: 1.57 / 1.52 / 1.48, about 0.05 on top, liquidation prices 1272 / 1316 USD
+    # safe in 9 of 10: 1.57 / 1.52 / 1.48, about 0.05 on top, liquidation prices 1,272 / 1,316 USD
     hs, hi, hc = (sh.safe_health(0.9, c) for c in ("shared", "independent", "no cascade"))
     assert (round(hs, 2), round(hi, 2), round(hc, 2)) == (1.57, 1.52, 1.48)
     assert round(sh.extra_buffer(0.9), 2) == 0.05
@@ -176,7 +176,7 @@ def test_the_numbers_the_lesson_quotes(pinned):
     # on P1's own feed with the crowd sharing: 18 of 40 instead of 29, and still 1.57 at 9 in 10
     assert round(own.caught(1.50, "shared") * n) == 18
     assert round(own.safe_health(0.9, "shared"), 2) == 1.57
-    # 1.50 at entry is a liquidation price of 1333 USD, below the crash's 1400 USD
+    # 1.50 at entry is a liquidation price of 1,333 USD, below the crash's 1,400 USD
     assert round(Position(10.0, debt_for_health(1.5, 10.0, 2000.0, 0.8)).liquidation_price(0.8)) == 1333 < 1400
 
     # the revealed text is made from the pinned figures (too slow to run on Check): they are these runs'
@@ -184,29 +184,39 @@ def test_the_numbers_the_lesson_quotes(pinned):
     assert tv.quoted_figures(pinned) == tv.QUOTED
     assert tv.runs_findings(tv.quoted_figures(pinned)) == tv.runs_findings()
     text = str(tv.runs_findings())
-    for quoted in ("Over 40 runs (seeds 1–40; the app shows 8", "liquidation price 1333 USD", "29 of 40", "14 of 40",
+    for quoted in ("Over 40 runs (seeds 1–40; the app shows 8", "liquidation price 1,333 USD", "29 of 40", "14 of 40",
                    "0 of 40", "health 1.57 when the feeds are shared", "1.52 when they are independent",
-                   "1.48 without the cascade", "0.05 of health on top", "1272 against 1316 USD",
+                   "1.48 without the cascade", "0.05 of health on top", "1,272 against 1,316 USD",
                    "about 43 USD lower", "1.48 became 1.52 with independent feeds and 1.57",
                    "caught in 18 of 40 runs instead of 29", "it still needs health 1.57"):
         assert quoted in text, quoted
     lesson = prose()
-    for number in ("of 40", "1.57", "1.52", "1.48", "0.05 of health", "1272", "43 USD"):
+    for number in ("of 40", "1.57", "1.52", "1.48", "0.05 of health", "1,272", "43 USD"):
         assert number not in lesson, f"the notebook states {number!r} where a learner reads it before Check"
     code = " ".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
     assert "ask.after_check(runs_findings)" in code
+
+
+def test_lesson08_writes_prices_with_thousands_separators():
+    """Prices read "1,333 USD" in the findings and the prose, as in the apps' readouts ("1,202 USD")."""
+    ungrouped = re.compile(r"(?<![\d,.{])\d{4,}(?![\d,}])")  # 1333, not 1,333 or LaTeX's 1{,}500
+    years = {"2020", "2021", "2022", "2023", "2024"}
+    for text in (str(tv.runs_findings()), prose()):
+        bad = [m.group(0) for m in ungrouped.finditer(text) if m.group(0) not in years]
+        assert not bad, bad
+    assert "1,333 USD" in str(tv.runs_findings()) and "1,500 USD" in prose()
 
 
 def test_the_map_numbers_the_lesson_quotes():
     text = prose()
     config = Config()
     world = build(config, 1)
-    assert config.n_platforms * config.population.n_accounts == 10_000 and "10 000 borrowers" in text
+    assert config.n_platforms * config.population.n_accounts == 10_000 and "10,000 borrowers" in text
     pm = place_in_map(Position(10.0, 12_000.0), world.books, world.platforms, 2000.0, EDGES)
     assert round(100 * pm.share_before) == 62 and "62 % of the crowd's debt" in text
     assert round(pm.crowd_sold_usd / 1e6, 1) == 116.8 and "116.8 M USD" in text
     assert config.scenario.depth == 0.30 and config.market.depth == 200e6
-    assert "$p^* = 12000 / (10 \\times 0.8) = 1500$ USD" in text and "$h_0 = 2000 / 1500 = 1.33$" in text
+    assert "$p^* = 12{,}000 / (10 \\times 0.8) = 1{,}500$ USD" in text and "$h_0 = 2{,}000 / 1{,}500 = 1.33$" in text
 
 
 # --------------------------------------------------------------------------- the apps (Agg, no browser)

@@ -564,6 +564,32 @@ def test_lesson05_lab_selling_top_follows_the_runs_without_a_new_static_frame():
     assert len(shown) == 1 and "M USD / min" in shown[0].get_text()
 
 
+def test_lesson05_lab_outage_legend_has_a_swatch_whether_or_not_the_outage_is_on():
+    """The selling panel's legend entry for the keeper outage shows the shade it names (not an empty
+    swatch while the outage is off) and says when the span appears; switching the outage on shades the
+    span only (the legend is in the static frame, the span a moving artist)."""
+    from coupling_lab.lessons.mitigations import OUTAGE
+
+    app = MitigationLab()
+    app.fig.canvas.draw()
+    legend = app.legends[1]
+    entries = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles))
+    (label,) = [k for k in entries if "keeper outage" in k]
+    assert "shaded" in label and "when on" in label and f"{OUTAGE[0]}–{OUTAGE[1]}" in label
+    swatch = entries[label]
+    assert swatch.get_alpha() > 0 and swatch.get_facecolor()[:3] == app.outage_shade.get_facecolor()[:3]
+    assert app.outage_shade.get_alpha() == 0  # opens with every protection off: no span
+    app.controls["outage"].value = "on"
+    assert app.status.message == ""
+    assert app.outage_shade.get_alpha() == swatch.get_alpha()
+    # the legend (swatch included) stays in the static frame: nothing added to what every frame draws
+    moving = app.moving_artists()
+    assert app.outage_shade in moving and not any(a in moving for a in (legend, swatch, app.outage_key))
+    assert len(moving) == 8  # four price lines, two selling lines, the span and the selling y axis
+    renderer = app.fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x1 <= app.fig.bbox.x1  # the entry fits in the figure
+
+
 @pytest.mark.parametrize("make", [TwoDesigns, MitigationLab, TradeOffPicture, ForecastVsSimulation],
                          ids=["05", "05-lab", "05-tradeoff", "06"])
 def test_legends_sit_off_the_data(make):
@@ -633,6 +659,39 @@ def test_lesson07_tables_show_usd_in_millions_without_scientific_notation():
     np.testing.assert_allclose(table["liquidated (M USD)"], (frame["liquidated_usd"] / 1e6).round(3))
     assert sorted(table["market.depth (M USD)"].unique()) == [50.0, 200.0]
     assert "e+" not in table.to_html() and "e+" not in table.to_string()
+
+
+
+def test_lesson07_learner_tables_label_units_and_show_percent_where_the_plots_do():
+    from coupling_lab import Config, sweep
+    from coupling_lab.lessons.text import Prose
+    from coupling_lab.ui.sweep_plots import run_table, summary_table, sweep_summary
+
+    frame = sweep(Config(n_platforms=2), {"sharing": [0.0, 1.0]}, seeds=range(3), progress=False)
+    table = run_table(frame, rows=2)
+    assert isinstance(table, Prose)
+    (kind, rows), = table.blocks
+    head, first, second = rows
+    assert kind == "table" and len(rows) == 3
+    assert head[:2] == ["oracle sharing s", "seed"]
+    for unit in ("peak 10-step flow (% of all selling)", "excess drawdown (% extra fall)", "liquidated (M USD)",
+                 "bad debt (M USD)", "fundamental drawdown (log units)"):
+        assert unit in head
+    row = frame.iloc[0]
+    cell = dict(zip(head, first))
+    assert cell["peak 10-step flow (% of all selling)"] == f"{100 * row['peak_flow_share']:,.1f}"
+    assert cell["excess drawdown (% extra fall)"] == f"{100 * -np.expm1(-row['excess_drawdown']):,.1f}"
+    assert cell["liquidated (M USD)"] == f"{row['liquidated_usd'] / 1e6:,.1f}"
+    summary = summary_table(frame)
+    (kind, rows), = summary.blocks
+    assert rows[0][0] == "oracle sharing s" and rows[0][-1] == "runs" and [r[-1] for r in rows[1:]] == ["3", "3"]
+    assert "peak 10-step flow (% of all selling): mean [95% interval]" in rows[0]
+    s = sweep_summary(frame, ["peak_flow_share"], ["sharing"]).iloc[-1]
+    assert rows[-1][2] == f"{s['mean']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
+    for text in (str(table), table.html(), str(summary), summary.html()):
+        assert "e+" not in text and "nan" not in text.lower().replace("n/a", "")
+    with pytest.raises(ValueError, match="rows must be an integer >= 1; got 0"):
+        run_table(frame, rows=0)
 
 
 # --- the layered (blitted) redraw --------------------------------------------------

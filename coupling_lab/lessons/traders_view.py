@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..simulation import Config
 from ..trader import LIVE_SEEDS, Position, cascade_odds
-from .text import Prose
+from .text import Prose, fmt_number
 
 __all__ = ["QUOTED_SEEDS", "QUOTED", "QUOTED_HEALTH", "QUOTED_SAFETY", "quoted_odds", "quoted_figures",
            "runs_findings"]
@@ -42,23 +42,23 @@ def quoted_figures(odds, health=QUOTED_HEALTH, safety=QUOTED_SAFETY):
     pstar = Position(10.0, 10.0 * PRICE0 * LT / health).liquidation_price(LT)
     return {
         "runs": str(n), "seeds": f"{sh.seeds[0]}–{sh.seeds[-1]}", "health": f"{health:.2f}",
-        "pstar": f"{pstar:.0f}", "safety": f"{round(safety * 10)} runs out of 10",
+        "pstar": fmt_number(pstar, 0), "safety": f"{round(safety * 10)} runs out of 10",
         "caught_shared": _of(sh.caught(health, "shared"), n), "caught_indep": _of(sh.caught(health, "independent"), n),
         "caught_calm": _of(sh.caught(health, "no cascade"), n),
         "safe_shared": f"{hs:.2f}", "safe_indep": f"{hi:.2f}", "safe_calm": f"{hc:.2f}",
         "buffer": f"{sh.extra_buffer(safety):.2f}",
-        "price_shared": f"{PRICE0 / hs:.0f}", "price_indep": f"{PRICE0 / hi:.0f}",
-        "price_gap": f"{PRICE0 / hi - PRICE0 / hs:.0f}",
+        "price_shared": fmt_number(PRICE0 / hs, 0), "price_indep": fmt_number(PRICE0 / hi, 0),
+        "price_gap": fmt_number(PRICE0 / hi - PRICE0 / hs, 0),
         "own_caught": _of(own.caught(health, "shared"), n), "own_safe": f"{own.safe_health(safety, 'shared'):.2f}",
     }
 
 
 #: :func:`quoted_figures` of :func:`quoted_odds` over :data:`QUOTED_SEEDS` (checked by ``tests/test_trader.py``)
 QUOTED = {
-    "runs": "40", "seeds": "1–40", "health": "1.50", "pstar": "1333", "safety": "9 runs out of 10",
+    "runs": "40", "seeds": "1–40", "health": "1.50", "pstar": "1,333", "safety": "9 runs out of 10",
     "caught_shared": "29 of 40", "caught_indep": "14 of 40", "caught_calm": "0 of 40",
     "safe_shared": "1.57", "safe_indep": "1.52", "safe_calm": "1.48", "buffer": "0.05",
-    "price_shared": "1272", "price_indep": "1316", "price_gap": "43",
+    "price_shared": "1,272", "price_indep": "1,316", "price_gap": "43",
     "own_caught": "18 of 40", "own_safe": "1.57",
 }
 

@@ -134,6 +134,7 @@ def _readout(runs):
 
 # =========================================================================== the mitigation lab
 from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from ..lessons.mitigations import (COST_HEAD, LAB_CONTROLS, LAB_SCENARIOS, OUTAGE, PROTECTIONS,  # noqa: E402
                                    TRADEOFF_CONTROLS, TRADEOFF_HEAD, TRADEOFF_RATE_VARIANTS, TRADEOFF_SETTINGS,
@@ -144,6 +145,7 @@ from ._common import PALETTE  # noqa: E402
 __all__ += ["MitigationLab", "TradeOffPicture"]
 
 LAB_STYLE = {"on": dict(color="#332288", ls="-", lw=1.6), "off": dict(color="#CC6677", ls="--", lw=1.6)}
+OUTAGE_ALPHA = 0.3  # the keeper outage's shade on the selling panel (and its legend swatch)
 
 
 def _table(head, rows):
@@ -208,10 +210,15 @@ class MitigationLab(LessonApp):
         self.flow_lines = {k: ax_q.plot([], [], drawstyle="steps-post", lw=1.2, color=LAB_STYLE[k]["color"],
                                         alpha=0.9, label=name)[0]
                            for k, name in (("on", "protected"), ("off", "unprotected twin"))}
-        self.outage_shade = ax_q.axvspan(OUTAGE[0], OUTAGE[1], color="#F0E442", alpha=0.0, lw=0,
-                                         label="keeper outage (when on)")
+        self.outage_shade = ax_q.axvspan(OUTAGE[0], OUTAGE[1], color="#F0E442", alpha=0.0, lw=0, label="_nolegend_")
+        # the legend's swatch is its own patch, always shaded as the span is when the outage is on: the legend
+        # stays in the static frame (no redraw when the outage is switched), and its entry says when it shows
+        self.outage_key = Patch(facecolor="#F0E442", alpha=OUTAGE_ALPHA, lw=0,
+                                label=f"keeper outage (shaded\nwhen on: minutes {OUTAGE[0]}–{OUTAGE[1]})")
+        flow_handles, flow_labels = ax_q.get_legend_handles_labels()
         self.legends = [ax_p.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False),
-                        ax_q.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)]
+                        ax_q.legend([*flow_handles, self.outage_key], [*flow_labels, self.outage_key.get_label()],
+                                    loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)]
         style_axes(ax_p, ylabel="price (USD)", title="Market price: protected design and its unprotected twin (same seed)")
         style_axes(ax_q, xlabel="time (minutes)", ylabel="sold (M USD / min)",
                    title="Forced selling per minute, all five platforms")
@@ -238,7 +245,7 @@ class MitigationLab(LessonApp):
             hi = max(hi, r.market_t.max(), math.exp(r.x_t.max()), r.price_tk[:, 0].max())
             top = max(top, flow.max())
             busy.extend(np.flatnonzero(flow)[[0, -1]] if flow.any() else [])
-        self.outage_shade.set_alpha(0.3 if "outage" in runs["picks"] else 0.0)
+        self.outage_shade.set_alpha(OUTAGE_ALPHA if "outage" in runs["picks"] else 0.0)
         self.ax_price.set_ylim(*stable_limits(0.95 * lo, 1.03 * hi, steps=5))
         x0, x1 = (min(busy) - 30, max(busy) + 30) if busy else (60, 300)
         x0 = max(0, 20 * math.floor(min(x0, 80) / 20))

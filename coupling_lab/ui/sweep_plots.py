@@ -17,14 +17,15 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from ..lessons.text import fmt_number
+from ..lessons.text import Prose, fmt_number
 from ..sweep import MEASURES, summarize
 from ._common import PALETTE, style_axes
-from .app import Bound, LessonApp, main_slider, new_figure
+from .app import Bound, LessonApp, canvas_widget, main_slider, new_figure
 
 __all__ = ["VIEWS", "PARAMETER_LABELS", "READABLE", "describe_saved", "readable_table", "sweep_summary",
            "plot_measure", "plot_heatmap", "plot_dial",
-           "SweepExplorer"]
+           "SweepExplorer", "TABLE_COLUMNS", "run_table", "summary_table", "dial_quoted", "dial_prediction",
+           "dial_findings", "dial_reveal"]
 
 
 def _pct(v):
@@ -307,3 +308,160 @@ def readable_table(frame, digits=3):
             out[col] = out[col].astype(float) * scale
             out = out.rename(columns={col: name})
     return out.round(digits)
+
+
+# --- what a learner reads: tables in the plots' units, the dial prediction ----------------------------
+
+def _scale(factor):
+    return lambda v: factor * v
+
+
+#: measure -> (column heading with its unit, transform of the per-run values, decimals) in a learner's table;
+#: per cent where the plots show per cent, USD in millions
+TABLE_COLUMNS = {
+    "synchrony": ("synchrony (correlation)", None, 2),
+    "twin_dispersion": ("twin dispersion (steps)", None, 1),
+    "twin_count": ("platforms where the twin is liquidated", None, 1),
+    "peak_flow_share": ("peak 10-step flow (% of all selling)", _pct, 1),
+    "excess_drawdown": ("excess drawdown (% extra fall)", _extra_fall_pct, 1),
+    "fundamental_drawdown": ("fundamental drawdown (log units)", None, 3),
+    "bad_debt": ("bad debt (M USD)", _scale(1e-6), 2),
+    "liquidated_usd": ("liquidated (M USD)", _scale(1e-6), 1),
+}
+
+#: grid key -> (column heading with its unit, how a value is written)
+_GRID_COLUMNS = {
+    "sharing": ("oracle sharing s", lambda v: fmt_number(v, 2)),
+    "market.depth": ("market depth D (M USD)", lambda v: fmt_number(float(v) / 1e6, 0)),
+    "seed": ("seed", lambda v: str(int(v))),
+}
+
+
+def _grid_cell(name, value):
+    if name in _GRID_COLUMNS:
+        return _GRID_COLUMNS[name][1](value)
+    return _fmt(value, name, READABLE)
+
+
+def _grid_heading(name):
+    return _GRID_COLUMNS.get(name, (PARAMETER_LABELS.get(name, name), None))[0]
+
+
+def _measure_cell(measure, value):
+    _head, transform, digits = TABLE_COLUMNS[measure]
+    value = float(value)
+    if transform is not None:
+        value = float(transform(value))
+    return fmt_number(value, digits)
+
+
+def _prose_table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return Prose("\n".join(lines))
+
+
+def run_table(frame, rows=5, measures=None):
+    """The first ``rows`` runs of a sweep as a learner reads them: one labelled column per grid key and measure,
+    each with its unit (per cent where the plots show per cent, USD in millions), formatted (a
+    :class:`~coupling_lab.lessons.text.Prose` table; the frame itself is unchanged).
+
+    A synchrony that is undefined (fewer than two platforms liquidated) reads "n/a"."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame from sweep(); got {type(frame).__name__}")
+    if not isinstance(rows, (int, np.integer)) or isinstance(rows, bool) or rows < 1:
+        raise ValueError(f"rows must be an integer >= 1; got {rows!r}")
+    measures = [m for m in (MEASURES if measures is None else measures) if m in frame.columns]
+    grid = [c for c in frame.columns if c not in MEASURES]
+    head = [_grid_heading(c) for c in grid] + [TABLE_COLUMNS[m][0] for m in measures]
+    body = [[_grid_cell(c, row[c]) for c in grid] + [_measure_cell(m, row[m]) for m in measures]
+            for _, row in frame.head(int(rows)).iterrows()]
+    return _prose_table(head, body)
+
+
+def summary_table(frame, by="sharing", measures=DIAL_MEASURES, level=0.95):
+    """Mean and ``level`` confidence interval of each measure per value of grid column ``by``, in the plots'
+    units (:func:`sweep_summary`: per-run values transformed, then averaged), as a labelled table."""
+    summary = sweep_summary(frame, list(measures), [by], level=level)
+    head = [_grid_heading(by)] + [f"{TABLE_COLUMNS[m][0]}: mean [{level:.0%} interval]" for m in measures] + ["runs"]
+    body = []
+    for value, part in summary.groupby(by, sort=True):
+        row = [_grid_cell(by, value)]
+        for m in measures:
+            r = part[part["measure"] == m].iloc[0]
+            digits = TABLE_COLUMNS[m][2]
+            row.append(f"{fmt_number(r['mean'], digits)} [{fmt_number(r['ci_low'], digits)}, "
+                       f"{fmt_number(r['ci_high'], digits)}]")
+        row.append(str(int(part["n"].max())))
+        body.append(row)
+    return _prose_table(head, body)
+
+
+def dial_quoted(frame):
+    """The numbers lesson 07's dial prediction and findings quote, formatted as they read: each dial measure
+    (in the plots' units) with no sharing, at the last dial value below full sharing and at full sharing."""
+    summary = sweep_summary(frame, list(DIAL_MEASURES), ["sharing"])
+    xs = np.sort(summary["sharing"].unique())
+    if xs.size < 3:
+        raise ValueError(f"sharing must take at least 3 values in the sweep; got {xs.size}")
+    out = {"n": str(int(summary["n"].max())), "before": fmt_number(xs[-2], 1)}
+    for m, short in (("synchrony", "sync"), ("peak_flow_share", "flow"), ("excess_drawdown", "fall")):
+        part = summary[summary["measure"] == m].set_index("sharing")["mean"]
+        digits = TABLE_COLUMNS[m][2]
+        unit = "" if m == "synchrony" else " %"
+        for key, x in (("0", xs[0]), ("pen", xs[-2]), ("1", xs[-1])):
+            out[f"{short}_{key}"] = fmt_number(part.loc[x], digits) + unit
+    return out
+
+
+#: lesson 07's question on the dial curves, and its options (the answer is the third)
+DIAL_QUESTION = ("As more platforms read the shared oracle (the dial from 0 to 1), how do the three curves "
+                 "(synchrony, peak flow share, extra fall of the price) rise?")
+DIAL_OPTIONS = (
+    "All three rise at about the same pace along the whole dial.",
+    "All three rise most at the start of the dial, as the first platforms join the shared oracle, then level off.",
+    "Synchrony climbs all along the dial; peak flow share and the extra fall barely move until most platforms "
+    "share; all three rise most steeply in the last step, to full sharing.",
+    "Synchrony rises, but peak flow share and the extra fall do not change: timing alone does not move the price.",
+)
+
+
+def dial_prediction(frame):
+    """Lesson 07's prediction on the dial curves of ``frame`` (a sweep over ``sharing``); the feedback quotes
+    the run's numbers (:func:`dial_quoted`). Reveal the table and figure with :func:`dial_reveal`."""
+    from .quiz import Prediction
+
+    q = dial_quoted(frame)
+    numbers = (f"synchrony {q['sync_0']} with no sharing, {q['sync_pen']} at {q['before']}, {q['sync_1']} at full "
+               f"sharing; peak flow share {q['flow_0']}, {q['flow_pen']}, {q['flow_1']}; extra fall "
+               f"{q['fall_0']}, {q['fall_pen']}, {q['fall_1']}")
+    feedback = [
+        f"Not evenly: the last step of the dial does the most ({numbers}).",
+        f"The other way round: the first platforms to share change little; the last step, to full sharing, does "
+        f"the most ({numbers}).",
+        f"Yes ({numbers}). Synchrony follows the share of platforms reading one oracle; the selling bunches and the "
+        "price falls further mainly once no platform is left on an oracle of its own that publishes at other "
+        "minutes.",
+        f"Timing moves the price here: when the selling bunches, the market has no time to recover between "
+        f"rounds ({numbers}).",
+    ]
+    return Prediction(DIAL_QUESTION, DIAL_OPTIONS, answer=2, feedback=feedback)
+
+
+def dial_findings(frame):
+    """What the dial sweep of ``frame`` shows (revealed once lesson 07's prediction is checked)."""
+    q = dial_quoted(frame)
+    return Prose(
+        f"**Over {q['n']} seeds per dial value.** Synchrony rises from **{q['sync_0']}** with no sharing to "
+        f"{q['sync_pen']} at dial {q['before']} and **{q['sync_1']}** at full sharing. Peak flow share goes from "
+        f"{q['flow_0']} to {q['flow_pen']}, then **{q['flow_1']}**; the extra fall of the price from {q['fall_0']} "
+        f"to {q['fall_pen']}, then **{q['fall_1']}**. The last step of the dial, the last platform joining the "
+        "shared oracle, does the most: sharing changes when the platforms sell first and, through depth, how "
+        "much the price falls.")
+
+
+def dial_reveal(prediction, frame):
+    """The block lesson 07 shows once ``prediction`` is checked: the summary table, the dial figure and the
+    findings (:meth:`Prediction.after_check`; display it)."""
+    return prediction.after_check(lambda: summary_table(frame), canvas_widget(plot_dial(frame)),
+                                  lambda: dial_findings(frame))
