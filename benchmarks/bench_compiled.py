@@ -175,7 +175,8 @@ def row_e(quick, lessons=("00-start-here.ipynb", "02-the-sharing-dial.ipynb")):
             old = os.environ.get("NUMBA_CACHE_DIR")
             os.environ["NUMBA_CACHE_DIR"] = cache  # the server's kernels inherit it
             try:
-                with BackgroundServer(root=REPO / "notebooks") as server, sync_playwright() as pw:
+                # startup_timeout: the server first builds the cache it finds empty (about a minute)
+                with BackgroundServer(root=REPO / "notebooks", startup_timeout=300) as server, sync_playwright() as pw:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     for nb in lessons:
                         if state == "cold":  # each lesson in a cache of its own: nothing compiled before

@@ -1000,7 +1000,7 @@ def warm_compiled_loop():
 
     Every lesson kernel is a fresh process that loads the compiled loop from
     that cache (about 0.5 s); after an update of the kit the cache is stale
-    and the first kernel would compile it (20-30 s) in front of a learner.
+    and the first kernel would compile it (about a minute) in front of a learner.
     A child process does it, so a failure is a printed line, never a crash.
     """
     started = time.monotonic()
