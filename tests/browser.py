@@ -155,6 +155,15 @@ class LessonPage:
     def status_text(self):
         return " ".join(self.page.locator(STATUS).all_inner_texts()).strip()
 
+    def assert_clean(self):
+        """No leaked marker, no Python repr in the page or its outputs, and an empty status line."""
+        body = self.page.inner_text("body")
+        for marker in LEAK_MARKERS:
+            assert marker not in body, f"{marker!r} shown in the page"
+        outputs = "\n".join(self.page.locator(".jp-OutputArea-output").all_inner_texts())
+        assert not python_reprs(body, outputs), python_reprs(body, outputs)[:5]
+        assert self.status_text() == "", self.status_text()
+
     def wait_for_status(self, timeout=CHANGE_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

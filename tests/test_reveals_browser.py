@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from browser import CHANGE_TIMEOUT_S, LEAK_MARKERS, NOTEBOOKS, python_reprs, served_lesson
+from browser import CHANGE_TIMEOUT_S, NOTEBOOKS, served_lesson
 from coupling_lab.lessons import cascades, faults
 
 pytestmark = pytest.mark.timeout(600)
@@ -78,15 +78,6 @@ def _wait(predicate, page, timeout=CHANGE_TIMEOUT_S):
     return bool(predicate())
 
 
-def _assert_clean(page):
-    body = _body(page)
-    for marker in LEAK_MARKERS:
-        assert marker not in body, f"{marker!r} shown in the page"
-    outputs = "\n".join(page.page.locator(".jp-OutputArea-output").all_inner_texts())
-    assert not python_reprs(body, outputs), python_reprs(body, outputs)[:5]
-    assert page.status_text() == "", page.status_text()
-
-
 # the tests run in this order on each lesson's page
 def test_before_check_the_page_states_no_finding(lesson):
     name, page = lesson
@@ -100,7 +91,7 @@ def test_before_check_the_page_states_no_finding(lesson):
     assert page.page.locator(".cl-revealed").count() == n_blocks
     assert body.count("once you have pressed Check") == n_blocks  # each hidden block says what it waits for
     assert _visible_figures(page) == figures_before
-    _assert_clean(page)
+    page.assert_clean()
 
 
 def test_check_reveals_the_findings(lesson):
@@ -114,4 +105,4 @@ def test_check_reveals_the_findings(lesson):
     assert "once you have pressed Check" not in _body(page)
     assert _wait(lambda: _visible_figures(page) == figures_after, page), "a hidden figure did not appear after Check"
     page.screenshot("-checked")
-    _assert_clean(page)
+    page.assert_clean()

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from browser import CHANGE_TIMEOUT_S, LEAK_MARKERS, NOTEBOOKS, lesson_page_fixture, python_reprs
+from browser import CHANGE_TIMEOUT_S, NOTEBOOKS, lesson_page_fixture
 from coupling_lab.lessons import mitigations as mit
 
 NOTEBOOK = NOTEBOOKS / "05-what-helps.ipynb"
@@ -76,15 +76,6 @@ def _check(lesson, nth, option_text):
     return question
 
 
-def _assert_clean(lesson):
-    body = _body(lesson)
-    for marker in LEAK_MARKERS:
-        assert marker not in body, f"{marker!r} shown in the page"
-    outputs = "\n".join(lesson.page.locator(".jp-OutputArea-output").all_inner_texts())
-    assert not python_reprs(body, outputs), python_reprs(body, outputs)[:5]
-    assert lesson.status_text() == "", lesson.status_text()
-
-
 # the tests run in this order on one page
 def test_before_check_the_page_states_no_finding(page):
     assert page.response is not None and page.response.status == 200
@@ -97,7 +88,7 @@ def test_before_check_the_page_states_no_finding(page):
     assert body.count("once you have pressed Check") == 3  # each hidden block says what it waits for
     assert page.page.locator(FIGURE_DIV).count() == 3
     assert _visible_figures(page) == 2, "the trade-off picture is shown before the lab's prediction is checked"
-    _assert_clean(page)
+    page.assert_clean()
 
 
 def test_check_on_the_lab_prediction_reveals_its_findings_and_the_trade_off(page):
@@ -113,7 +104,7 @@ def test_check_on_the_lab_prediction_reveals_its_findings_and_the_trade_off(page
     for phrase in design_numbers():  # the second prediction is not answered yet
         assert phrase not in body, f"{phrase!r} shown before the second prediction is checked"
     page.screenshot("-lab-checked")
-    _assert_clean(page)
+    page.assert_clean()
 
 
 def test_check_on_the_designs_prediction_reveals_its_findings(page):
@@ -122,4 +113,4 @@ def test_check_on_the_designs_prediction_reveals_its_findings(page):
     assert not missing, f"not on the page after Check: {missing}"
     assert "once you have pressed Check" not in _body(page)
     page.screenshot("-designs-checked")
-    _assert_clean(page)
+    page.assert_clean()
